@@ -1,0 +1,161 @@
+/**
+ * Publishes domain events and state on MQTT (mqtt.js) under `feederwatch/v1/<siteId>` (docs/mqtt.md):
+ * - `status`: retained birth `{"online":true}` on every (re)connect; Last Will `{"online":false}` retained;
+ * - `events`: every domain event, QoS 1, in sequence order;
+ * - `outages/<id>`: retained while active; on restoration a final `state: "restored"` message (not
+ *   retained) and then an empty retained message that clears the topic;
+ * - `feeders/<id>/state`: retained energization snapshot, published when it changes;
+ * - `devices/<id>/availability`: retained.
+ * While the broker is down mqtt.js queues messages in memory and sends them in order on reconnect.
+ */
+import { readFileSync } from 'node:fs';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { MqttConfig } from '../config/site-config.js';
+import type { DomainEvent, FeederState } from '../engine/events.js';
+import type { Logger } from '../log.js';
+import type { Reading } from '../../drivers/reading.js';
+import type { Publisher } from './publisher.js';
+import { Topics } from './topics.js';
+
+export interface MqttPublisherOptions {
+  siteId: string;
+  logger: Logger;
+  version: string;
+}
+
+export class MqttPublisher implements Publisher {
+  readonly name = 'mqtt';
+  readonly topics: Topics;
+  private client: MqttClient | undefined;
+  private readonly log: Logger;
+  private readonly lastFeederState = new Map<string, string>();
+  private readonly startedAt = new Date().toISOString();
+  private published = 0;
+
+  constructor(
+    private readonly config: MqttConfig,
+    private readonly opts: MqttPublisherOptions,
+  ) {
+    this.topics = new Topics(opts.siteId, config.baseTopic);
+    this.log = opts.logger.child({ module: 'mqtt' });
+  }
+
+  /** Starts connecting; resolves at once: a broker that is down must not stop the gateway from starting. */
+  async start(): Promise<void> {
+    const client = mqtt.connect(this.config.url, this.clientOptions());
+    this.client = client;
+    client.on('connect', () => {
+      this.log.info('MQTT connected', { url: this.config.url, clientId: client.options.clientId });
+      client.publish(this.topics.status(), JSON.stringify(this.birth()), { qos: 1, retain: true });
+    });
+    client.on('reconnect', () => this.log.debug('MQTT reconnecting', { url: this.config.url }));
+    client.on('offline', () => this.log.warn('MQTT broker unreachable; messages are queued until it returns', { url: this.config.url }));
+    client.on('error', (err) => this.log.warn('MQTT error', { url: this.config.url, err }));
+  }
+
+  /** Resolves when connected (for tests and `readyz`), or rejects after `timeoutMs`. */
+  async waitConnected(timeoutMs: number): Promise<void> {
+    const client = this.client;
+    if (client === undefined) throw new Error('MQTT publisher not started');
+    if (client.connected) return;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`MQTT not connected to ${this.config.url} within ${timeoutMs} ms`)), timeoutMs);
+      client.once('connect', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  get connected(): boolean {
+    return this.client?.connected ?? false;
+  }
+
+  get publishedCount(): number {
+    return this.published;
+  }
+
+  publishEvents(events: readonly DomainEvent[]): void {
+    for (const event of events) {
+      this.send(this.topics.events(), event, false);
+      switch (event.type) {
+        case 'outage.started':
+        case 'outage.updated':
+          this.send(this.topics.outage(event.outage.id), event.outage, true);
+          break;
+        case 'outage.restored':
+          this.send(this.topics.outage(event.outage.id), event.outage, false);
+          this.client?.publish(this.topics.outage(event.outage.id), '', { qos: 1, retain: true });
+          break;
+        case 'device.availability':
+          this.send(
+            this.topics.deviceAvailability(event.deviceId),
+            { deviceId: event.deviceId, state: event.state, ts: event.ts, lastGoodAt: event.lastGoodAt, consecutiveErrors: event.consecutiveErrors, error: event.error },
+            true,
+          );
+          break;
+      }
+    }
+  }
+
+  publishFeederStates(states: readonly FeederState[]): void {
+    for (const state of states) {
+      // Compare without the timestamp: republish only when energization or positions changed.
+      const key = JSON.stringify({ ...state, ts: undefined });
+      if (this.lastFeederState.get(state.feederId) === key) continue;
+      this.lastFeederState.set(state.feederId, key);
+      this.send(this.topics.feederState(state.feederId), state, true);
+    }
+  }
+
+  publishReadings(_deviceId: string, _readings: readonly Reading[]): void {
+    // Raw telemetry goes to InfluxDB; MQTT carries events and state (keeps the broker load proportional to change).
+  }
+
+  async stop(): Promise<void> {
+    const client = this.client;
+    if (client === undefined) return;
+    this.client = undefined;
+    if (client.connected) {
+      // A clean shutdown is not a failure: say offline ourselves, since the broker will not send the Will.
+      await client.publishAsync(this.topics.status(), JSON.stringify({ online: false, siteId: this.opts.siteId, ts: new Date().toISOString(), reason: 'shutdown' }), { qos: 1, retain: true }).catch(() => undefined);
+    }
+    await client.endAsync(!client.connected);
+  }
+
+  private send(topic: string, payload: unknown, retain: boolean): void {
+    this.published += 1;
+    this.client?.publish(topic, JSON.stringify(payload), { qos: 1, retain }, (err) => {
+      if (err) this.log.warn('MQTT publish failed', { topic, err });
+    });
+  }
+
+  private birth(): Record<string, unknown> {
+    return { online: true, siteId: this.opts.siteId, version: this.opts.version, startedAt: this.startedAt, ts: new Date().toISOString() };
+  }
+
+  private clientOptions(): IClientOptions {
+    const c = this.config;
+    const options: IClientOptions = {
+      clientId: c.clientId ?? `feederwatch-${this.opts.siteId}`,
+      protocolVersion: c.protocolVersion,
+      reconnectPeriod: 2000,
+      connectTimeout: 10_000,
+      will: {
+        topic: this.topics.status(),
+        payload: Buffer.from(JSON.stringify({ online: false, siteId: this.opts.siteId })),
+        qos: 1,
+        retain: true,
+      },
+    };
+    if (c.username !== undefined) options.username = c.username;
+    if (c.password !== undefined) options.password = c.password;
+    if (c.tls !== undefined) {
+      if (c.tls.ca !== undefined) options.ca = readFileSync(c.tls.ca);
+      if (c.tls.cert !== undefined) options.cert = readFileSync(c.tls.cert);
+      if (c.tls.key !== undefined) options.key = readFileSync(c.tls.key);
+      options.rejectUnauthorized = c.tls.rejectUnauthorized;
+    }
+    return options;
+  }
+}
