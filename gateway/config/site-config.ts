@@ -132,6 +132,12 @@ export interface InfluxConfig {
 export interface EngineThresholds {
   /** A good meter reading below this many volts is a loss of voltage. */
   meterVoltageLossV: number;
+  /**
+   * How long a meter's loss of voltage must last, with its section still energized, before it is an outage
+   * (the OMS "stew" time). Longer than the slowest switch poll, so a breaker trip seen by a meter first is
+   * attributed to the breaker, not reported as many single-customer outages.
+   */
+  meterLossHoldMs: number;
 }
 
 export interface SimulatorConfig {
