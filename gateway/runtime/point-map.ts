@@ -55,8 +55,15 @@ export class PointMap {
       }
     }
     if (reachability !== undefined) out.unshift({ kind: 'meter.reachable', ...reachability });
+    // Protection raises its fault flag before it opens the breaker; hand them to the engine in that order so a
+    // trip polled together with its flag is recognized as a protection trip at once.
+    out.sort((a, b) => observationRank(a) - observationRank(b));
     return out;
   }
+}
+
+function observationRank(o: Observation): number {
+  return o.kind === 'switch.faultFlag' ? 0 : o.kind === 'switch.position' ? 2 : 1;
 }
 
 /**

@@ -52,11 +52,11 @@ const bad = (deviceId: string, name: string, ts = 1000): Reading => ({
   error: { code: 'TIMEOUT', message: 'no answer in 500 ms', retryable: true },
 });
 
-t.test('switch points become position and fault-flag observations; telemetry-only points none', (t) => {
+t.test('switch points become fault-flag then position observations; telemetry-only points none', (t) => {
   const map = new PointMap(devices);
   t.same(map.map([good('ftu-1', 'position', 1), good('ftu-1', 'faultFlag', 1), good('ftu-1', 'ia', 12.5)]), [
-    { kind: 'switch.position', switchId: 'SW1', position: 'open', ts: 1000 },
     { kind: 'switch.faultFlag', switchId: 'SW1', fault: true, ts: 1000 },
+    { kind: 'switch.position', switchId: 'SW1', position: 'open', ts: 1000 },
   ]);
   t.end();
 });

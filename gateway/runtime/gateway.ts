@@ -1,0 +1,238 @@
+/**
+ * The composition root of a running gateway: drivers -> point map -> engine -> publishers.
+ * Start order: publishers (so nothing the engine says is lost), engine, drivers. Stop in reverse:
+ * drivers first (no new readings), then publishers flush, so every accepted event is handed on.
+ */
+import type { SiteConfig } from '../config/site-config.js';
+import { systemClock, type Clock } from '../clock.js';
+import { Engine } from '../engine/engine.js';
+import type { DomainEvent, Outage } from '../engine/events.js';
+import { EventSequence } from '../engine/sequence.js';
+import type { Logger } from '../log.js';
+import { InfluxPublisher } from '../publish/influx-publisher.js';
+import { MqttPublisher } from '../publish/mqtt-publisher.js';
+import type { Publisher } from '../publish/publisher.js';
+import type { Driver, Reading } from '../../drivers/reading.js';
+import { ModbusTcpDriver } from '../../drivers/modbus/tcp-driver.js';
+import { AvailabilityTracker, type AvailabilitySnapshot } from './availability.js';
+import { PointMap } from './point-map.js';
+
+export interface GatewayOptions {
+  logger: Logger;
+  version: string;
+  clock?: Clock;
+  /** How often at most the retained feeder state is recomputed after switch observations. */
+  feederStateThrottleMs?: number;
+}
+
+export interface GatewayStatus {
+  siteId: string;
+  startedAt: string | null;
+  activeOutages: Outage[];
+  devices: AvailabilitySnapshot[];
+  eventsEmitted: number;
+}
+
+export class Gateway {
+  readonly engine: Engine;
+  readonly publishers: Publisher[] = [];
+  readonly drivers: Driver[] = [];
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly pointMap: PointMap;
+  private readonly availability: AvailabilityTracker;
+  private readonly sequence: EventSequence;
+  private feederStateTimer: NodeJS.Timeout | undefined;
+  private tickTimer: NodeJS.Timeout | undefined;
+  private startedAt: number | null = null;
+  private eventsEmitted = 0;
+  private readonly eventListeners: Array<(events: readonly DomainEvent[]) => void> = [];
+  private readonly readingListeners: Array<(deviceId: string, readings: readonly Reading[]) => void> = [];
+
+  constructor(
+    readonly site: SiteConfig,
+    private readonly opts: GatewayOptions,
+  ) {
+    this.clock = opts.clock ?? systemClock;
+    this.log = opts.logger.child({ module: 'gateway' });
+    this.sequence = new EventSequence(site.siteId);
+    this.engine = new Engine(site, { clock: this.clock, sequence: this.sequence });
+    this.pointMap = new PointMap(site.devices);
+    this.availability = new AvailabilityTracker(
+      site.devices.map((d) => d.id),
+      this.sequence,
+    );
+    if (site.mqtt !== undefined) {
+      this.publishers.push(new MqttPublisher(site.mqtt, { siteId: site.siteId, logger: opts.logger, version: opts.version }));
+    }
+    if (site.influx !== undefined) {
+      this.publishers.push(new InfluxPublisher(site.influx, { logger: opts.logger, devices: site.devices }));
+    }
+    for (const device of site.devices) {
+      this.drivers.push(new ModbusTcpDriver(device, { clock: this.clock, logger: opts.logger.child({ module: 'modbus', deviceId: device.id }) }));
+    }
+  }
+
+  /** Called with every batch of domain events, after the publishers (status page, tests). */
+  onEvents(listener: (events: readonly DomainEvent[]) => void): void {
+    this.eventListeners.push(listener);
+  }
+
+  /** Called with every poll batch, before the engine (metrics, status page, tests). */
+  onReadings(listener: (deviceId: string, readings: readonly Reading[]) => void): void {
+    this.readingListeners.push(listener);
+  }
+
+  async start(): Promise<void> {
+    for (const publisher of this.publishers) await publisher.start();
+    this.publishFeederStates();
+    for (const driver of this.drivers) await driver.start((readings) => this.handleReadings(driver.id, readings));
+    this.startedAt = this.clock.now();
+    // Hold times in the engine run out between observations too.
+    this.tickTimer = setInterval(() => this.tick(), 1000);
+    this.log.info('gateway started', {
+      siteId: this.site.siteId,
+      feeders: this.site.feeders.length,
+      devices: this.drivers.length,
+      publishers: this.publishers.map((p) => p.name).join(',') || 'none',
+    });
+  }
+
+  async stop(): Promise<void> {
+    for (const driver of [...this.drivers].reverse()) await guard(() => driver.stop(), this.log, `stopping driver ${driver.id}`);
+    if (this.tickTimer) clearInterval(this.tickTimer);
+    this.tickTimer = undefined;
+    if (this.feederStateTimer) clearTimeout(this.feederStateTimer);
+    this.feederStateTimer = undefined;
+    for (const publisher of [...this.publishers].reverse()) await guard(() => publisher.stop(), this.log, `stopping ${publisher.name}`);
+    this.log.info('gateway stopped', { siteId: this.site.siteId });
+  }
+
+  status(): GatewayStatus {
+    return {
+      siteId: this.site.siteId,
+      startedAt: this.startedAt === null ? null : new Date(this.startedAt).toISOString(),
+      activeOutages: this.engine.activeOutages(),
+      devices: this.availability.snapshot(),
+      eventsEmitted: this.eventsEmitted,
+    };
+  }
+
+  /** The whole path of one poll batch. Each stage is guarded: a bad batch must not stop the gateway. */
+  private handleReadings(deviceId: string, readings: Reading[]): void {
+    for (const listener of this.readingListeners) {
+      try {
+        listener(deviceId, readings);
+      } catch (err) {
+        this.log.error('reading listener failed', { deviceId, err });
+      }
+    }
+    for (const publisher of this.publishers) {
+      try {
+        publisher.publishReadings(deviceId, readings);
+      } catch (err) {
+        this.log.error('publisher failed on readings', { publisher: publisher.name, deviceId, err });
+      }
+    }
+    const events: DomainEvent[] = [];
+    let switchSeen = false;
+    try {
+      const availabilityEvent = this.availability.observe(deviceId, readings);
+      if (availabilityEvent !== null) events.push(availabilityEvent);
+      const observations = this.pointMap.map(readings);
+      switchSeen = observations.some((o) => o.kind === 'switch.position');
+      if (observations.length > 0) events.push(...this.engine.apply(observations));
+    } catch (err) {
+      this.log.error('engine failed on a batch of readings; batch skipped', { deviceId, err });
+    }
+    if (events.length > 0) this.emit(events);
+    if (switchSeen || events.some((e) => e.type !== 'device.availability')) this.scheduleFeederStates();
+  }
+
+  private tick(): void {
+    try {
+      const events = this.engine.tick(this.clock.now());
+      if (events.length > 0) {
+        this.emit(events);
+        this.scheduleFeederStates();
+      }
+    } catch (err) {
+      this.log.error('engine tick failed', { err });
+    }
+  }
+
+  private emit(events: DomainEvent[]): void {
+    this.eventsEmitted += events.length;
+    for (const event of events) logEvent(this.log, event);
+    for (const publisher of this.publishers) {
+      try {
+        publisher.publishEvents(events);
+      } catch (err) {
+        this.log.error('publisher failed on events', { publisher: publisher.name, err });
+      }
+    }
+    for (const listener of this.eventListeners) {
+      try {
+        listener(events);
+      } catch (err) {
+        this.log.error('event listener failed', { err });
+      }
+    }
+  }
+
+  private scheduleFeederStates(): void {
+    if (this.feederStateTimer !== undefined) return;
+    this.feederStateTimer = setTimeout(() => {
+      this.feederStateTimer = undefined;
+      this.publishFeederStates();
+    }, this.opts.feederStateThrottleMs ?? 200);
+  }
+
+  private publishFeederStates(): void {
+    const states = this.engine.feederStates(this.clock.now());
+    for (const publisher of this.publishers) {
+      try {
+        publisher.publishFeederStates(states);
+      } catch (err) {
+        this.log.error('publisher failed on feeder state', { publisher: publisher.name, err });
+      }
+    }
+  }
+}
+
+function logEvent(log: Logger, event: DomainEvent): void {
+  switch (event.type) {
+    case 'outage.started':
+      log.warn('outage started', summary(event.outage));
+      break;
+    case 'outage.updated':
+      log.info('outage updated', summary(event.outage));
+      break;
+    case 'outage.restored':
+      log.info('outage restored', { ...summary(event.outage), durationS: (event.outage.durationMs ?? 0) / 1000 });
+      break;
+    case 'device.availability':
+      log[event.state === 'offline' ? 'warn' : 'info'](`device ${event.state}`, { deviceId: event.deviceId, error: event.error });
+      break;
+  }
+}
+
+function summary(o: Outage): Record<string, unknown> {
+  return {
+    outageId: o.id,
+    cause: o.cause,
+    causeDevice: o.causeDevice,
+    faultSection: o.faultSection,
+    sections: o.currentSections.join(','),
+    customersOut: o.currentCustomerCount,
+    customersAffected: o.customerCount,
+  };
+}
+
+async function guard(step: () => Promise<void>, log: Logger, what: string): Promise<void> {
+  try {
+    await step();
+  } catch (err) {
+    log.error(`${what} failed`, { err });
+  }
+}

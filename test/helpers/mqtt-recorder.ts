@@ -1,0 +1,53 @@
+/** A test subscriber that records every message and lets a test await one matching a predicate. */
+import mqtt, { type MqttClient } from 'mqtt';
+
+export interface RecordedMessage {
+  topic: string;
+  payload: string;
+  retain: boolean;
+  at: number;
+}
+
+export class MqttRecorder {
+  readonly messages: RecordedMessage[] = [];
+  private waiters: Array<{ match: (m: RecordedMessage) => boolean; resolve: (m: RecordedMessage) => void }> = [];
+
+  private constructor(private readonly client: MqttClient) {
+    client.on('message', (topic, payload, packet) => {
+      const message = { topic, payload: payload.toString(), retain: packet.retain, at: Date.now() };
+      this.messages.push(message);
+      this.waiters = this.waiters.filter((w) => {
+        if (!w.match(message)) return true;
+        w.resolve(message);
+        return false;
+      });
+    });
+  }
+
+  static async connect(url: string, topic: string): Promise<MqttRecorder> {
+    const client = await mqtt.connectAsync(url, { clientId: `test-recorder-${Math.random().toString(16).slice(2)}` });
+    const recorder = new MqttRecorder(client);
+    await client.subscribeAsync(topic, { qos: 1 });
+    return recorder;
+  }
+
+  /** Resolves with the first message, already received or still to come, that matches; rejects after timeoutMs. */
+  waitFor(what: string, match: (m: RecordedMessage) => boolean, timeoutMs: number, since = 0): Promise<RecordedMessage> {
+    const seen = this.messages.find((m) => m.at >= since && match(m));
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no MQTT message "${what}" within ${timeoutMs} ms; got topics: ${[...new Set(this.messages.map((m) => m.topic))].join(', ')}`)), timeoutMs);
+      this.waiters.push({
+        match: (m) => m.at >= since && match(m),
+        resolve: (m) => {
+          clearTimeout(timer);
+          resolve(m);
+        },
+      });
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.client.endAsync();
+  }
+}
