@@ -94,6 +94,7 @@ class StructuredLogger implements Logger {
   private pretty(record: LogFields): string {
     const { time, level, msg, module, ...rest } = record;
     const extras = Object.entries(rest)
+      .filter(([, v]) => v !== undefined && v !== null)
       .map(([k, v]) => `${k}=${formatValue(this.redact(k, v))}`)
       .join(' ');
     const where = module === undefined ? '' : ` [${String(module)}]`;

@@ -424,8 +424,8 @@ export class ModbusTcpDriver implements Driver {
             connection.client.setTimeout(timeoutMs);
             this.connection = connection;
             this.stats.connects++;
-            const log = this.reopenedForTimeouts ? this.logger?.debug : this.logger?.info;
-            log?.call(this.logger, 'modbus device connected', { deviceId: this.id, host, port });
+            // Debug only: the gateway reports devices going offline and coming back (device.availability).
+            this.logger?.debug('modbus device connected', { deviceId: this.id, host, port, afterTimeouts: this.reopenedForTimeouts });
             this.reopenedForTimeouts = false;
             finish({ connection });
           },

@@ -76,6 +76,8 @@ export interface DeviceAvailabilityEvent extends EventBase {
   type: 'device.availability';
   deviceId: string;
   state: 'online' | 'offline';
+  /** `unknown` until the device first answered or failed `offlineAfter` times since the gateway started. */
+  previousState: 'unknown' | 'online' | 'offline';
   lastGoodAt: string | null;
   consecutiveErrors: number;
   error: string | null;

@@ -90,7 +90,7 @@ export class MqttPublisher implements Publisher {
         case 'device.availability':
           this.send(
             this.topics.deviceAvailability(event.deviceId),
-            { deviceId: event.deviceId, state: event.state, ts: event.ts, lastGoodAt: event.lastGoodAt, consecutiveErrors: event.consecutiveErrors, error: event.error },
+            { deviceId: event.deviceId, state: event.state, previousState: event.previousState, ts: event.ts, lastGoodAt: event.lastGoodAt, consecutiveErrors: event.consecutiveErrors, error: event.error },
             true,
           );
           break;

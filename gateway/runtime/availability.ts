@@ -44,15 +44,17 @@ export class AvailabilityTracker {
       health.lastGoodAt = ts;
       health.lastError = null;
       if (health.state === 'online') return null;
+      const previous = health.state;
       health.state = 'online';
-      return this.event(deviceId, health, ts);
+      return this.event(deviceId, health, previous, ts);
     }
     health.consecutiveErrors += 1;
     const error = batch[0]?.error;
     health.lastError = error ? `${error.code}: ${error.message}` : 'bad reading';
     if (health.state === 'offline' || health.consecutiveErrors < this.offlineAfter) return null;
+    const previous = health.state;
     health.state = 'offline';
-    return this.event(deviceId, health, ts);
+    return this.event(deviceId, health, previous, ts);
   }
 
   snapshot(): AvailabilitySnapshot[] {
@@ -65,13 +67,14 @@ export class AvailabilityTracker {
     }));
   }
 
-  private event(deviceId: string, h: DeviceHealth, ts: number): DeviceAvailabilityEvent {
+  private event(deviceId: string, h: DeviceHealth, previousState: DeviceHealth['state'], ts: number): DeviceAvailabilityEvent {
     return {
       ...this.sequence.next(),
       type: 'device.availability',
       ts: new Date(ts).toISOString(),
       deviceId,
       state: h.state === 'offline' ? 'offline' : 'online',
+      previousState,
       lastGoodAt: h.lastGoodAt === null ? null : new Date(h.lastGoodAt).toISOString(),
       consecutiveErrors: h.consecutiveErrors,
       error: h.lastError,

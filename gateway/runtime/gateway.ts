@@ -212,7 +212,9 @@ function logEvent(log: Logger, event: DomainEvent): void {
       log.info('outage restored', { ...summary(event.outage), durationS: (event.outage.durationMs ?? 0) / 1000 });
       break;
     case 'device.availability':
-      log[event.state === 'offline' ? 'warn' : 'info'](`device ${event.state}`, { deviceId: event.deviceId, error: event.error });
+      if (event.state === 'offline') log.warn('device offline', { deviceId: event.deviceId, error: event.error, lastGoodAt: event.lastGoodAt });
+      // A device answering for the first time is routine; one coming back after being offline is news.
+      else log[event.previousState === 'offline' ? 'info' : 'debug']('device back online', { deviceId: event.deviceId });
       break;
   }
 }
