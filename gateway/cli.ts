@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The `feederwatch` command. Each subcommand has its own `--help`. Exit codes (docs/cli.md):
+ * The `feederwatch` command. Each subcommand has its own `--help`. Exit codes (README, Commands):
  * 0 success, 1 runtime failure, 2 invalid configuration or usage.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
