@@ -15,21 +15,35 @@ export type ReadErrorCode =
   | 'CONNECTION_LOST'
   | 'MODBUS_EXCEPTION'
   | 'BAD_RESPONSE'
-  | 'DECODE_ERROR';
+  | 'CRC_ERROR'
+  | 'WRONG_UNIT_ID'
+  | 'TRUNCATED_FRAME'
+  | 'DECODE_ERROR'
+  | 'NO_DATA'
+  | 'BAD_STATUS'
+  | 'SESSION_LOST'
+  | 'CERTIFICATE_REJECTED';
 
 export interface ReadError {
   code: ReadErrorCode;
   message: string;
   /** Whether trying again later can succeed (a timeout) or not (an illegal address). */
   retryable: boolean;
+  /** For MODBUS_EXCEPTION: the exception code the device answered (2 = Illegal Data Address...). */
+  exceptionCode?: number;
 }
 
 export interface Reading {
   deviceId: string;
   /** Point name as given in the site config. */
   point: string;
-  /** Engineering value after type decoding, scale and offset; null when quality is `bad`. */
+  /** Engineering value after type decoding, scale and offset; null when quality is `bad`, and for text points. */
   value: number | null;
+  /**
+   * Text points only (Modbus `type: string`: serial numbers, model names): the decoded text, with `value`
+   * null. Telemetry only: text points observe nothing, consumers looking for numbers skip them.
+   */
+  text?: string;
   quality: Quality;
   /** Milliseconds since the epoch when the value was valid at the device (the response time for Modbus). */
   sourceTs: number;
@@ -38,11 +52,21 @@ export interface Reading {
   error?: ReadError;
 }
 
-/** Receives a batch of readings: all the points of one poll of one device. */
+/**
+ * Receives a batch of readings of ONE device: all the points of one poll (Modbus), or the values one
+ * subscription notification carried (OPC UA). Never empty.
+ */
 export type ReadingSink = (readings: Reading[]) => void;
 
+/**
+ * A driver serves one physical channel: one Modbus TCP device, one RTU bus with all its unit ids, one OPC UA
+ * server session. Its batches name their device in `deviceId`.
+ */
 export interface Driver {
+  /** The channel: a device id, a bus id or an OPC UA endpoint. */
   readonly id: string;
+  /** The devices whose readings this driver delivers. */
+  readonly deviceIds: readonly string[];
   /** Starts polling or subscribing; resolves once started (not once connected: devices may be down). */
   start(sink: ReadingSink): Promise<void>;
   /** Stops all timers and closes connections; resolves when nothing of the driver is left running. */

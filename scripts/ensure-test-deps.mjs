@@ -10,20 +10,29 @@ const needed = [
   { bin: 'influxd', pkg: 'influxdb', paths: ['/usr/bin/influxd'] },
   { bin: 'influx', pkg: 'influxdb-client', paths: ['/usr/bin/influx'] },
   { bin: 'socat', pkg: 'socat', paths: ['/usr/bin/socat'] },
+  // Independent Modbus peers: a reference master (mbpoll) and a reference server (pymodbus).
+  { bin: 'mbpoll', pkg: 'mbpoll', paths: ['/usr/bin/mbpoll'] },
+  { module: 'pymodbus', pkg: 'python3-pymodbus' },
 ];
 
 function onPath(bin) {
   return spawnSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }).status === 0;
 }
 
-const missing = needed.filter((n) => !n.paths.some((p) => existsSync(p)) && !onPath(n.bin));
+// Debian's python3-* packages serve Debian's interpreter, not one a version manager put first on PATH.
+const DEBIAN_PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+function hasPythonModule(name) {
+  return spawnSync(DEBIAN_PYTHON, ['-c', `import ${name}`], { stdio: 'ignore' }).status === 0;
+}
+
+const missing = needed.filter((n) => (n.module ? !hasPythonModule(n.module) : !n.paths.some((p) => existsSync(p)) && !onPath(n.bin)));
 if (missing.length === 0) process.exit(0);
 
 const pkgs = missing.map((m) => m.pkg);
 const command = `apt-get update && apt-get install -y ${pkgs.join(' ')}`;
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 if (!isRoot || !onPath('apt-get')) {
-  console.error(`feederwatch tests need ${pkgs.join(', ')} (missing: ${missing.map((m) => m.bin).join(', ')}).`);
+  console.error(`feederwatch tests need ${pkgs.join(', ')} (missing: ${missing.map((m) => m.bin ?? `python module ${m.module}`).join(', ')}).`);
   console.error(`Install them with:\n  sudo ${command}`);
   process.exit(1);
 }

@@ -8,7 +8,12 @@
  *   DELETE /faults/{section}
  *   POST   /switches/{id}             {"position": "open" | "closed"}
  *   POST   /meters/{customerId}/link  {"up": true | false}
- *   POST   /reset
+ *   POST   /reset                     (also clears every device fault)
+ *   GET    /devices                   the simulated Modbus devices with their fault mode
+ *   POST   /devices/{deviceId}/fault  {"mode": "none" | "noAnswer" | "exception" | "badCrc" | "wrongUnitId"
+ *                                       | "truncated" | "slow" | "disconnect", "exceptionCode"?: 1..11, "delayMs"?: ms}
+ *
+ * The device calls answer with the device list (`{"devices": [...]}`) instead of the model state.
  *
  * Errors are `{"error": message, "field"?: name, "id"?: value}`: 400 for a body that is not JSON or a
  * field that is missing or of the wrong kind (naming the field), 404 for an unknown id (naming it) or path,
@@ -16,6 +21,7 @@
  */
 import http from 'node:http';
 import type { SwitchState } from '../gateway/config/site-config.js';
+import { type DeviceFaults, FaultRequestError, parseFault, UnknownDeviceError } from './device-faults.js';
 import { type FeederModel, UnknownIdError } from './feeder-model.js';
 import { type SimLogger, silentLogger } from './logger.js';
 
@@ -24,6 +30,8 @@ export interface ControlApiOptions {
   /** 0 binds a free port; read it back from `boundPort`. */
   port: number;
   logger?: SimLogger;
+  /** Fault modes of the simulated devices; without it `/devices` lists none. */
+  devices?: DeviceFaults;
 }
 
 const MAX_BODY_BYTES = 64 * 1024;
@@ -46,14 +54,18 @@ class HttpError extends Error {
 
 type JsonObject = Record<string, unknown>;
 
+/** What a route answers with: nothing (the model state) or its own body. */
+type RouteResult = void | { body: unknown };
+
 interface Route {
   method: string;
   pattern: RegExp;
-  handle(params: string[], body: () => Promise<JsonObject>): Promise<void> | void;
+  handle(params: string[], body: () => Promise<JsonObject>): Promise<RouteResult> | RouteResult;
 }
 
 export class ControlApi {
   private readonly model: FeederModel;
+  private readonly devices: DeviceFaults | undefined;
   private readonly host: string;
   private readonly port: number;
   private readonly logger: SimLogger;
@@ -63,6 +75,7 @@ export class ControlApi {
 
   constructor(model: FeederModel, opts: ControlApiOptions) {
     this.model = model;
+    this.devices = opts.devices;
     this.host = opts.host;
     this.port = opts.port;
     this.logger = opts.logger ?? silentLogger();
@@ -109,7 +122,27 @@ export class ControlApi {
           this.model.setMeterLink(customer as string, up);
         },
       },
-      { method: 'POST', pattern: /^\/reset$/, handle: () => this.model.reset() },
+      {
+        method: 'POST',
+        pattern: /^\/reset$/,
+        handle: () => {
+          this.model.reset();
+          this.devices?.clearAll();
+        },
+      },
+      { method: 'GET', pattern: /^\/devices$/, handle: () => this.deviceList() },
+      {
+        method: 'POST',
+        pattern: /^\/devices\/([^/]+)\/fault$/,
+        handle: async ([id], body) => {
+          const devices = this.devices;
+          const deviceId = id as string;
+          if (devices === undefined || !devices.has(deviceId)) throw new UnknownDeviceError(deviceId);
+          devices.set(deviceId, parseFault(await body(), devices.linkOf(deviceId)));
+          this.logger.info('device fault set', { deviceId, fault: devices.faultOf(deviceId) });
+          return this.deviceList();
+        },
+      },
     ];
   }
 
@@ -148,6 +181,10 @@ export class ControlApi {
     });
   }
 
+  private deviceList(): { body: unknown } {
+    return { body: { devices: this.devices?.list() ?? [] } };
+  }
+
   private async serve(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const method = req.method ?? 'GET';
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
@@ -160,14 +197,18 @@ export class ControlApi {
         throw new HttpError(405, { error: `${method} is not allowed on ${path}` });
       }
       const params = (route.pattern.exec(path) ?? []).slice(1).map(decodeSegment);
-      await route.handle(params, () => readJsonObject(req));
+      const result = await route.handle(params, () => readJsonObject(req));
       this.logger.debug('control API request', { method, path });
-      send(res, 200, this.model.state());
+      send(res, 200, result === undefined ? this.model.state() : result.body);
     } catch (err) {
       if (err instanceof HttpError) {
         send(res, err.status, err.body);
       } else if (err instanceof UnknownIdError) {
         send(res, 404, { error: err.message, field: err.kind, id: err.id });
+      } else if (err instanceof UnknownDeviceError) {
+        send(res, 404, { error: err.message, field: 'device', id: err.id });
+      } else if (err instanceof FaultRequestError) {
+        send(res, 400, { error: err.message, ...(err.field !== undefined ? { field: err.field } : {}) });
       } else {
         throw err;
       }

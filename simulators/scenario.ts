@@ -9,6 +9,7 @@
  *     - { at: 45s, clearFault: F1-S3 }
  *     - { at: 50s, switch: F1-R1, position: closed }
  *     - { at: 80s, meterLink: C10101, up: false }
+ *     - { at: 90s, deviceFault: meter-c10102, mode: noAnswer }     # a device's communication fault
  *
  * `at` is measured from the start of the run (of the cycle, when looping) and must not decrease from one
  * step to the next. A looping scenario's cycle lasts until its last step, and the next cycle starts there.
@@ -21,6 +22,7 @@ import { readFile } from 'node:fs/promises';
 import { parse } from 'yaml';
 import type { Clock } from '../gateway/clock.js';
 import type { SiteConfig, SwitchState } from '../gateway/config/site-config.js';
+import { type DeviceFault, type DeviceFaults, type DeviceLink, FaultRequestError, parseFault } from './device-faults.js';
 import type { FeederModel } from './feeder-model.js';
 import { type SimLogger, silentLogger } from './logger.js';
 
@@ -28,7 +30,8 @@ export type ScenarioAction =
   | { kind: 'fault'; section: string }
   | { kind: 'clearFault'; section: string }
   | { kind: 'switch'; switch: string; position: SwitchState }
-  | { kind: 'meterLink'; customer: string; up: boolean };
+  | { kind: 'meterLink'; customer: string; up: boolean }
+  | { kind: 'deviceFault'; device: string; fault: DeviceFault };
 
 export interface ScenarioStep {
   /** Milliseconds from the start of the cycle. */
@@ -77,23 +80,31 @@ export function parseDuration(value: unknown): number | undefined {
 }
 
 const TOP_LEVEL_KEYS = new Set(['name', 'loop', 'steps']);
-const ACTION_KEYS = ['fault', 'clearFault', 'switch', 'meterLink'] as const;
+const ACTION_KEYS = ['fault', 'clearFault', 'switch', 'meterLink', 'deviceFault'] as const;
 /** The keys each action allows besides `at`. */
 const STEP_KEYS: Record<(typeof ACTION_KEYS)[number], readonly string[]> = {
   fault: ['fault'],
   clearFault: ['clearFault'],
   switch: ['switch', 'position'],
   meterLink: ['meterLink', 'up'],
+  deviceFault: ['deviceFault', 'mode', 'exceptionCode', 'delayMs'],
 };
 
 interface SiteIds {
   sections: Set<string>;
   switches: Set<string>;
   customers: Set<string>;
+  /** Modbus devices and how the simulator serves them. */
+  devices: Map<string, DeviceLink>;
 }
 
 function siteIds(site: SiteConfig): SiteIds {
-  const ids: SiteIds = { sections: new Set(), switches: new Set(), customers: new Set() };
+  const ids: SiteIds = { sections: new Set(), switches: new Set(), customers: new Set(), devices: new Map() };
+  const busTypes = new Map((site.buses ?? []).map((bus) => [bus.id, bus.type]));
+  for (const device of site.devices) {
+    if (device.protocol === 'modbus-tcp') ids.devices.set(device.id, 'tcp');
+    if (device.protocol === 'modbus-rtu') ids.devices.set(device.id, busTypes.get(device.bus) === 'serial' ? 'rtu-serial' : 'rtu-over-tcp');
+  }
   for (const feeder of site.feeders) {
     for (const s of feeder.sections) ids.sections.add(s.id);
     for (const s of feeder.switches) ids.switches.add(s.id);
@@ -174,6 +185,7 @@ function parseStep(raw: unknown, index: number, ids: SiteIds, issues: ScenarioIs
     }
   }
   const id = raw[kind];
+  if (kind === 'deviceFault') return parseDeviceFaultStep(raw, index, ids, issues, before, atMs);
   const known = kind === 'switch' ? ids.switches : kind === 'meterLink' ? ids.customers : ids.sections;
   const what = kind === 'switch' ? 'switch' : kind === 'meterLink' ? 'customer' : 'section';
   if (typeof id !== 'string') {
@@ -203,13 +215,46 @@ function parseStep(raw: unknown, index: number, ids: SiteIds, issues: ScenarioIs
   return { atMs, action };
 }
 
+function parseDeviceFaultStep(
+  raw: Record<string, unknown>,
+  index: number,
+  ids: SiteIds,
+  issues: ScenarioIssue[],
+  before: number,
+  atMs: number | undefined,
+): ScenarioStep | undefined {
+  const device = raw['deviceFault'];
+  const link = typeof device === 'string' ? ids.devices.get(device) : undefined;
+  if (typeof device !== 'string') {
+    issues.push({ step: index, key: 'deviceFault', message: 'must be a device id' });
+  } else if (link === undefined) {
+    issues.push({ step: index, key: 'deviceFault', message: `unknown Modbus device "${device}"` });
+  }
+  let fault: DeviceFault | undefined;
+  if (link !== undefined) {
+    const body: Record<string, unknown> = {};
+    for (const key of ['mode', 'exceptionCode', 'delayMs']) if (key in raw) body[key] = raw[key];
+    try {
+      fault = parseFault(body, link);
+    } catch (err) {
+      if (!(err instanceof FaultRequestError)) throw err;
+      issues.push({ step: index, key: err.field ?? 'mode', message: err.message });
+    }
+  }
+  if (issues.length > before || fault === undefined || atMs === undefined) return undefined;
+  return { atMs, action: { kind: 'deviceFault', device: device as string, fault } };
+}
+
 export async function loadScenario(file: string, site: SiteConfig): Promise<Scenario> {
   return parseScenario(await readFile(file, 'utf8'), site, file);
 }
 
-/** Performs one action on the model. */
-export function applyAction(model: FeederModel, action: ScenarioAction): void {
+/** Performs one action on the model (device faults on `faults`, which the simulator passes). */
+export function applyAction(model: FeederModel, action: ScenarioAction, faults?: DeviceFaults): void {
   switch (action.kind) {
+    case 'deviceFault':
+      if (faults === undefined) throw new Error(`no device faults to set ${action.device}'s on`);
+      return faults.set(action.device, action.fault);
     case 'fault':
       return model.injectFault(action.section);
     case 'clearFault':
@@ -240,6 +285,8 @@ export interface ScenarioRunnerOptions {
   clock: Clock;
   scheduler: Scheduler;
   logger?: SimLogger;
+  /** Where `deviceFault` steps act (the simulator's). */
+  faults?: DeviceFaults;
 }
 
 /**
@@ -252,6 +299,7 @@ export class ScenarioRunner {
   private readonly clock: Clock;
   private readonly scheduler: Scheduler;
   private readonly logger: SimLogger;
+  private readonly faults: DeviceFaults | undefined;
   private cycleStart = 0;
   private cycle = 0;
   private next = 0;
@@ -263,6 +311,7 @@ export class ScenarioRunner {
     this.clock = opts.clock;
     this.scheduler = opts.scheduler;
     this.logger = opts.logger ?? silentLogger();
+    this.faults = opts.faults;
   }
 
   /** True from start() until stop() or the last step of a non-looping scenario. */
@@ -305,7 +354,7 @@ export class ScenarioRunner {
     const index = this.next;
     this.logger.info('scenario step', { index, cycle: this.cycle, atMs: step.atMs, action: step.action });
     try {
-      applyAction(this.model, step.action);
+      applyAction(this.model, step.action, this.faults);
     } catch (err) {
       // Ids were checked at load time; anything else must not stop a long-running demo.
       this.logger.error('scenario step failed', { index, action: step.action, err });

@@ -70,8 +70,14 @@ export function describeException(code: number): string {
   return `Modbus exception ${code} (${EXCEPTION_NAMES[code] ?? 'Unknown exception'})`;
 }
 
+/** A Modbus exception answer; carries `exceptionCode` (the device reader re-reads point by point on 2 and 3). */
 export function modbusExceptionError(code: number): ReadError {
-  return { code: 'MODBUS_EXCEPTION', message: describeException(code), retryable: RETRYABLE_EXCEPTIONS.has(code) };
+  return {
+    code: 'MODBUS_EXCEPTION',
+    message: describeException(code),
+    retryable: RETRYABLE_EXCEPTIONS.has(code),
+    exceptionCode: code,
+  };
 }
 
 export function timeoutError(timeoutMs: number): ReadError {
@@ -88,6 +94,15 @@ export function connectionRefusedError(detail: string): ReadError {
 
 export function decodeError(detail: string): ReadError {
   return { code: 'DECODE_ERROR', message: detail, retryable: true };
+}
+
+/** A raw value the point declares as "not available" (its `sentinels`). */
+export function noDataError(detail: string): ReadError {
+  return { code: 'NO_DATA', message: detail, retryable: true };
+}
+
+export function badResponseError(detail: string): ReadError {
+  return { code: 'BAD_RESPONSE', message: detail, retryable: true };
 }
 
 /** Maps an error thrown by modbus-serial or the socket to a `ReadError`. */

@@ -1,41 +1,39 @@
 /**
- * Modbus TCP driver for ONE device: its own TCP connection, its own poll timer and its own
- * reconnect backoff, so that a dead or silent device never delays any other device.
+ * Modbus TCP driver for ONE device: its own TCP connection, its own poll timer and its own reconnect
+ * backoff, so that a dead or silent device never delays any other device.
  *
- * Poll cycle: fixed-rate ticks every `pollIntervalMs`, the first one delayed by a phase derived
- * from the device id (so a thousand devices do not poll in the same tick). A tick that finds the
- * previous poll still running is skipped, never queued: one request in flight per device, and no
- * burst of catch-up polls after a stall. Each poll reads the planned register blocks one after the
- * other and delivers one batch with one reading per configured point, in configured order.
+ * What is read and how answers become readings is the device reader's (device-reader.ts: block plan,
+ * fast/slow points, decoding, exception fallback, one timeout per poll); this file is the channel: the
+ * connection (`TcpChannel`, a `ModbusRequester` over modbus-serial) and the poll timer.
  *
- * Failures are readings too: every point of a failed block is `bad` with `value: null` and the
- * error, never a 0. While the device is unreachable each poll still delivers a bad batch (so the
- * gateway learns, once per interval, that the device is down) without touching the network until
- * the backoff delay has passed.
+ * Poll cycle: fixed-rate ticks every `pollIntervalMs`, the first one delayed by a phase derived from the
+ * device id (so a thousand devices do not poll in the same tick). Each tick reads the fast points, and the
+ * slow ones too when `slowPollIntervalMs` has passed. A tick that finds the previous poll still running is
+ * skipped, never queued: one request in flight per device, and no burst of catch-up polls after a stall.
+ * Each poll delivers one batch with one reading per polled point, in configured order.
  *
- * Timers run on real (monotonic) time; the injected clock only stamps the readings, so a test may
- * use a fixed clock for reproducible timestamps.
+ * Failures are readings too: every point of a failed block is `bad` with `value: null` and the error, never
+ * a 0. While the device is unreachable each poll still delivers a bad batch (so the gateway learns, once per
+ * interval, that the device is down) without touching the network until the backoff delay has passed.
+ *
+ * Timers run on real (monotonic) time; the injected clock stamps the readings and times the slow points.
  */
 import { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import modbusSerial from 'modbus-serial';
 import type { Clock } from '../../gateway/clock.js';
-import type { ModbusTcpDeviceConfig } from '../../gateway/config/site-config.js';
+import type { ModbusTcpDeviceConfig } from '../device-config.js';
 import type { Driver, ReadError, Reading, ReadingSink } from '../reading.js';
 import { Backoff, type BackoffOptions } from './backoff.js';
-import { planBlocks, type ReadBlock } from './block-plan.js';
-import { decode, toEngineering } from './codec.js';
-import {
-  connectionLostError,
-  connectionRefusedError,
-  decodeError,
-  toReadError,
-} from './errors.js';
+import type { DevicePlan } from './block-plan.js';
+import { ModbusDeviceReader } from './device-reader.js';
+import { connectionLostError, connectionRefusedError, toReadError } from './errors.js';
+import { ModbusRequestError, type ModbusRequester } from './requester.js';
 import { staggerOffsetMs } from './stagger.js';
 
 /**
- * modbus-serial is CommonJS and declares `export default ModbusRTU`; under NodeNext the default
- * import is `module.exports`, whose `.default` is the constructor again (index.js sets
+ * modbus-serial is CommonJS and declares `export default ModbusRTU`; under NodeNext the default import is
+ * `module.exports`, whose `.default` is the constructor again (index.js sets
  * `module.exports.default = module.exports`), so `.default` is both correctly typed and correct at run time.
  */
 const ModbusRTU = modbusSerial.default;
@@ -49,14 +47,14 @@ export interface DriverLogger {
 }
 
 export interface ModbusTcpDriverOptions {
-  /** Stamps the readings (sourceTs, gatewayTs) and the stats. */
+  /** Stamps the readings (sourceTs, gatewayTs) and the stats, and times the slow points. */
   clock: Clock;
   logger?: DriverLogger;
   /** Reconnect backoff; defaults to 500 ms doubling up to 30 s with ±10 % jitter seeded by the device id. */
   backoff?: BackoffOptions;
   /**
-   * Consecutive request timeouts after which the connection is closed and opened again. A serial
-   * device server often keeps a half-open socket after its serial side or its peer hangs.
+   * Consecutive request timeouts after which the connection is closed and opened again. A serial device
+   * server often keeps a half-open socket after its serial side or its peer hangs. Default 3.
    */
   timeoutsBeforeReconnect?: number;
 }
@@ -64,9 +62,11 @@ export interface ModbusTcpDriverOptions {
 export interface ModbusTcpDriverStats {
   /** Polls started (skipped ticks are not polls). */
   polls: number;
+  /** Polls that read the slow points too (`all` polls). */
+  slowPolls: number;
   /** Polls in which every request was answered with data. */
   goodPolls: number;
-  /** Polls in which at least one block failed (timeout, exception, connection down, bad frame). */
+  /** Polls in which at least one request failed (timeout, exception, connection down, bad frame). */
   badPolls: number;
   /** Clock time at which the last poll started. */
   lastPollStartedAt: number | null;
@@ -78,38 +78,20 @@ export interface ModbusTcpDriverStats {
   skippedTicks: number;
   /** TCP connections opened so far. */
   connects: number;
+  /** Modbus requests sent so far (answered or not). */
+  requests: number;
 }
-
-/** One open TCP connection. */
-interface Connection {
-  socket: Socket;
-  client: ModbusClient;
-  /** Set once the connection is given up; late events from its socket are then ignored. */
-  closed: boolean;
-  /** Settles the request in flight, if any, when the connection goes away under it. */
-  abortRequest: ((error: ReadError) => void) | null;
-  /** Last socket error, to say why the connection closed. */
-  lastSocketError: string | null;
-}
-
-type RequestOutcome = { registers: readonly number[] } | { error: ReadError };
-type ConnectOutcome = { connection: Connection } | { error: ReadError };
 
 const DEFAULT_TIMEOUTS_BEFORE_RECONNECT = 3;
 
-/** Errors are shared by all the readings of a block; frozen so one consumer cannot alter another's. */
-function frozen(error: ReadError): ReadError {
-  return Object.freeze(error);
-}
-
 export class ModbusTcpDriver implements Driver {
   readonly id: string;
+  readonly deviceIds: readonly string[];
   private readonly device: ModbusTcpDeviceConfig;
   private readonly clock: Clock;
   private readonly logger: DriverLogger | undefined;
-  private readonly blocks: readonly ReadBlock[];
-  private readonly backoff: Backoff;
-  private readonly timeoutsBeforeReconnect: number;
+  private readonly reader: ModbusDeviceReader;
+  private readonly channel: TcpChannel;
 
   private sink: ReadingSink | null = null;
   private started = false;
@@ -118,51 +100,41 @@ export class ModbusTcpDriver implements Driver {
   /** Monotonic time (performance.now()) of the next tick. */
   private nextDue = 0;
   private inFlight: Promise<void> | null = null;
-  /** Cancels a connect attempt in progress (used by stop()). */
-  private abortConnect: (() => void) | null = null;
 
-  private connection: Connection | null = null;
-  /** Monotonic time before which no connect is attempted. */
-  private reconnectAt = 0;
-  /** What each poll reports while the device is unreachable. */
-  private downError: ReadError = frozen(connectionRefusedError('not connected yet'));
-  private consecutiveTimeouts = 0;
-  /** The last connection was reopened because of timeouts: a routine event for a dead meter, logged at debug. */
-  private reopenedForTimeouts = false;
-
-  private readonly stats: ModbusTcpDriverStats = {
+  private readonly stats = {
     polls: 0,
+    slowPolls: 0,
     goodPolls: 0,
     badPolls: 0,
-    lastPollStartedAt: null,
-    lastGoodAt: null,
+    lastPollStartedAt: null as number | null,
+    lastGoodAt: null as number | null,
     consecutiveErrors: 0,
     skippedTicks: 0,
-    connects: 0,
   };
 
+  /** @throws RangeError for a device that cannot be polled (see ModbusDeviceReader for the point checks). */
   constructor(device: ModbusTcpDeviceConfig, opts: ModbusTcpDriverOptions) {
     if (!(device.pollIntervalMs > 0)) throw new RangeError(`device ${device.id}: pollIntervalMs must be > 0`);
-    if (!(device.timeoutMs > 0)) throw new RangeError(`device ${device.id}: timeoutMs must be > 0`);
-    if (!Number.isInteger(device.unitId) || device.unitId < 0 || device.unitId > 255) {
-      throw new RangeError(`device ${device.id}: unitId must be 0..255`);
-    }
     this.id = device.id;
+    this.deviceIds = [device.id];
     this.device = device;
     this.clock = opts.clock;
     this.logger = opts.logger;
-    this.blocks = planBlocks(device.points);
-    this.backoff = new Backoff({ seed: device.id, ...opts.backoff });
-    this.timeoutsBeforeReconnect = opts.timeoutsBeforeReconnect ?? DEFAULT_TIMEOUTS_BEFORE_RECONNECT;
+    this.reader = new ModbusDeviceReader(device, opts.logger === undefined ? { clock: opts.clock } : { clock: opts.clock, logger: opts.logger });
+    this.channel = new TcpChannel(device, {
+      backoff: new Backoff({ seed: device.id, ...opts.backoff }),
+      timeoutsBeforeReconnect: opts.timeoutsBeforeReconnect ?? DEFAULT_TIMEOUTS_BEFORE_RECONNECT,
+      logger: opts.logger,
+    });
   }
 
-  /** The read requests one poll makes (for diagnostics and tests). */
-  get plan(): readonly ReadBlock[] {
-    return this.blocks;
+  /** The read requests of a fast and of a full poll (for diagnostics and tests). */
+  get plan(): DevicePlan {
+    return this.reader.plan;
   }
 
   getStats(): ModbusTcpDriverStats {
-    return { ...this.stats };
+    return { ...this.stats, connects: this.channel.connects, requests: this.channel.requests };
   }
 
   async start(sink: ReadingSink): Promise<void> {
@@ -183,9 +155,9 @@ export class ModbusTcpDriver implements Driver {
       clearTimeout(this.timer);
       this.timer = null;
     }
-    this.abortConnect?.();
-    if (this.connection !== null) this.dropConnection(this.connection, 'driver stopped');
-    // The poll in flight has been unblocked above; wait for it so no reading arrives after stop().
+    // Fails the connect or request in flight at once, and refuses new ones.
+    this.channel.close();
+    // Wait for the poll in flight so that no reading arrives after stop().
     await this.inFlight;
     this.sink = null;
   }
@@ -211,8 +183,8 @@ export class ModbusTcpDriver implements Driver {
         });
       this.inFlight = poll;
     }
-    // Fixed rate: the next tick is one interval after this one's due time, not after the poll, and
-    // after a stall the missed ticks are dropped rather than fired in a burst.
+    // Fixed rate: the next tick is one interval after this one's due time, not after the poll, and after
+    // a stall the missed ticks are dropped rather than fired in a burst.
     const now = performance.now();
     const interval = this.device.pollIntervalMs;
     const behind = now - this.nextDue;
@@ -221,76 +193,21 @@ export class ModbusTcpDriver implements Driver {
   };
 
   private async poll(): Promise<void> {
+    const startedAt = this.clock.now();
     this.stats.polls++;
-    this.stats.lastPollStartedAt = this.clock.now();
-    const readings = new Array<Reading>(this.device.points.length);
-    let failedBlocks = 0;
+    this.stats.lastPollStartedAt = startedAt;
+    const kind = this.reader.dueKind(startedAt);
+    if (kind === 'all') this.stats.slowPolls++;
 
-    // Set once the device is known not to answer: the remaining blocks of this poll get this error
-    // without a request, so a dead device costs one timeout per poll, not one per block.
-    let failure: ReadError | null = null;
-    let connection = this.connection;
-    if (connection === null && this.blocks.length > 0) {
-      if (performance.now() < this.reconnectAt) {
-        failure = this.downError;
-      } else {
-        const outcome = await this.connect();
-        if (this.stopped) return;
-        if ('error' in outcome) {
-          failure = this.markDown(outcome.error, 'connect failed');
-        } else {
-          connection = outcome.connection;
-        }
-      }
-    }
+    const failuresBefore = this.channel.failures;
+    const down = this.channel.downUntilBackoff();
+    // Backing off: the batch says the device is down, and the network is not touched.
+    const readings = down !== null ? this.reader.fail(kind, down) : await this.reader.poll(this.channel, kind);
+    if (this.stopped) return;
 
-    for (const block of this.blocks) {
-      if (failure !== null || connection === null || connection.closed) {
-        this.fillBad(block, failure ?? this.downError, readings);
-        failedBlocks++;
-        continue;
-      }
-      const outcome = await this.request(connection, block);
-      if (this.stopped) return;
-      if ('registers' in outcome) {
-        this.consecutiveTimeouts = 0;
-        this.backoff.reset();
-        this.fillGood(block, outcome.registers, readings);
-        continue;
-      }
-      const error = frozen(outcome.error);
-      this.fillBad(block, error, readings);
-      failedBlocks++;
-      if (error.code === 'TIMEOUT') {
-        failure = error;
-        this.consecutiveTimeouts++;
-        if (this.consecutiveTimeouts >= this.timeoutsBeforeReconnect) {
-          this.logger?.debug('modbus device not answering, reopening the connection', {
-            deviceId: this.id,
-            timeouts: this.consecutiveTimeouts,
-          });
-          this.consecutiveTimeouts = 0;
-          this.reopenedForTimeouts = true;
-          this.dropConnection(connection, `${this.timeoutsBeforeReconnect} consecutive timeouts`);
-          // The timeouts already spaced the attempts out: reconnect at the next tick.
-          this.reconnectAt = 0;
-        }
-      } else if (error.code === 'CONNECTION_LOST') {
-        failure = error;
-        // Usually the socket's close event got here first (and handled it); if not, the request
-        // itself found the connection gone, which counts as a loss during a request: back off.
-        if (!connection.closed) {
-          this.dropConnection(connection, error.message, error);
-          this.markDown(error, 'connection lost');
-        }
-      }
-      // MODBUS_EXCEPTION and BAD_RESPONSE: the device is talking, go on with the next block.
-    }
-
-    const now = this.clock.now();
-    if (failedBlocks === 0) {
+    if (down === null && this.channel.failures === failuresBefore) {
       this.stats.goodPolls++;
-      this.stats.lastGoodAt = now;
+      this.stats.lastGoodAt = this.clock.now();
       this.stats.consecutiveErrors = 0;
     } else {
       this.stats.badPolls++;
@@ -309,68 +226,215 @@ export class ModbusTcpDriver implements Driver {
       this.logger?.error('reading sink threw', { deviceId: this.id, error: String(err) });
     }
   }
+}
 
-  private fillGood(block: ReadBlock, registers: readonly number[], readings: Reading[]): void {
-    const ts = this.clock.now();
-    if (registers.length < block.count) {
-      this.fillBad(
-        block,
-        frozen({
-          code: 'BAD_RESPONSE',
-          message: `expected ${block.count} registers, got ${registers.length}`,
-          retryable: true,
-        }),
-        readings,
-      );
-      return;
-    }
-    for (const { index, point, offset } of block.points) {
-      let value: number;
-      try {
-        value = toEngineering(decode(registers, offset, point.type, point.wordOrder), point);
-      } catch (err) {
-        value = Number.NaN;
-        this.logger?.debug('modbus decode failed', { deviceId: this.id, point: point.name, error: String(err) });
+/** One open TCP connection. */
+interface Connection {
+  socket: Socket;
+  client: ModbusClient;
+  /** Set once the connection is given up; late events from its socket are then ignored. */
+  closed: boolean;
+  /** Settles the request in flight, if any, when the connection goes away under it. */
+  abortRequest: ((error: ReadError) => void) | null;
+  /** Last socket error, to say why the connection closed. */
+  lastSocketError: string | null;
+}
+
+interface TcpChannelOptions {
+  backoff: Backoff;
+  timeoutsBeforeReconnect: number;
+  logger: DriverLogger | undefined;
+}
+
+type Outcome<T> = { value: T } | { error: ReadError };
+type SendOutcome<T> = { value: T; error: null } | { value: null; error: ReadError };
+
+/** A request on a modbus-serial client, with its answer in the requester's form. Module-level: no closure per request. */
+type Operation<T> = (client: ModbusClient, address: number, arg: number) => Promise<T>;
+
+const toRegisters = (result: { data: number[] }): Uint16Array => new Uint16Array(result.data);
+const readHolding: Operation<Uint16Array> = (client, address, quantity) => client.readHoldingRegisters(address, quantity).then(toRegisters);
+const readInput: Operation<Uint16Array> = (client, address, quantity) => client.readInputRegisters(address, quantity).then(toRegisters);
+/** modbus-serial returns whole bytes' worth of bits (a multiple of 8); keep the ones asked for. */
+function toBits(data: readonly boolean[], quantity: number): Uint8Array {
+  const bits = new Uint8Array(Math.min(quantity, data.length));
+  for (let i = 0; i < bits.length; i++) bits[i] = data[i] === true ? 1 : 0;
+  return bits;
+}
+const readCoils: Operation<Uint8Array> = (client, address, quantity) => client.readCoils(address, quantity).then((r) => toBits(r.data, quantity));
+const readDiscreteInputs: Operation<Uint8Array> = (client, address, quantity) =>
+  client.readDiscreteInputs(address, quantity).then((r) => toBits(r.data, quantity));
+const writeRegister: Operation<void> = (client, address, value) => client.writeRegister(address, value).then(() => undefined);
+
+/**
+ * The device's TCP connection as a `ModbusRequester`: opens it on demand, keeps it, and classifies every
+ * failure with a stable code. A failed connect or a connection lost during a request starts the backoff;
+ * until it has passed every request fails at once with the error that started it. Requests are serialized
+ * (one in flight per connection: many device servers handle only one).
+ */
+class TcpChannel implements ModbusRequester {
+  /** Connections opened, requests sent, requests failed (for stats and good/bad polls). */
+  connects = 0;
+  requests = 0;
+  failures = 0;
+
+  private readonly device: ModbusTcpDeviceConfig;
+  private readonly backoff: Backoff;
+  private readonly timeoutsBeforeReconnect: number;
+  private readonly logger: DriverLogger | undefined;
+  private connection: Connection | null = null;
+  private closedForGood = false;
+  /** Cancels a connect attempt in progress (used by close()). */
+  private abortConnect: (() => void) | null = null;
+  /** Monotonic time before which no connect is attempted. */
+  private reconnectAt = 0;
+  /** What requests fail with while the device is unreachable. */
+  private downError: ReadError = Object.freeze(connectionRefusedError('not connected yet'));
+  private consecutiveTimeouts = 0;
+  /** The last connection was reopened because of timeouts: a routine event for a dead meter, logged at debug. */
+  private reopenedForTimeouts = false;
+  /** Serializes requests: set while one is in flight; waiters run in order. */
+  private busy = false;
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(device: ModbusTcpDeviceConfig, opts: TcpChannelOptions) {
+    this.device = device;
+    this.backoff = opts.backoff;
+    this.timeoutsBeforeReconnect = opts.timeoutsBeforeReconnect;
+    this.logger = opts.logger;
+  }
+
+  /** The error to report while backing off, or null when a request may go out (possibly after a connect). */
+  downUntilBackoff(): ReadError | null {
+    return this.connection === null && performance.now() < this.reconnectAt ? this.downError : null;
+  }
+
+  readRegisters(unitId: number, fn: 'holding' | 'input', address: number, quantity: number, timeoutMs: number): Promise<Uint16Array> {
+    return this.exchange(unitId, timeoutMs, fn === 'holding' ? readHolding : readInput, address, quantity);
+  }
+
+  readBits(unitId: number, fn: 'coil' | 'discrete', address: number, quantity: number, timeoutMs: number): Promise<Uint8Array> {
+    return this.exchange(unitId, timeoutMs, fn === 'coil' ? readCoils : readDiscreteInputs, address, quantity);
+  }
+
+  writeRegister(unitId: number, address: number, value: number, timeoutMs: number): Promise<void> {
+    return this.exchange(unitId, timeoutMs, writeRegister, address, value);
+  }
+
+  /** Fails what is in flight and refuses everything from now on. */
+  close(): void {
+    this.closedForGood = true;
+    this.abortConnect?.();
+    if (this.connection !== null) this.dropConnection(this.connection, 'driver stopped');
+    for (const next of this.waiting.splice(0)) next();
+  }
+
+  /**
+   * One request: waits its turn, connects if needed, sends, classifies a failure (and rejects with it as a
+   * ModbusRequestError). Kept to one async frame on the hot path: it runs thousands of times a second.
+   */
+  private async exchange<T>(unitId: number, timeoutMs: number, operation: Operation<T>, address: number, arg: number): Promise<T> {
+    if (this.busy) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.busy = true;
+    try {
+      let connection = this.connection;
+      if (connection === null) connection = await this.connectOrThrow();
+      this.requests++;
+      const outcome = await this.send(connection, unitId, timeoutMs, operation, address, arg);
+      if (outcome.error === null) {
+        this.consecutiveTimeouts = 0;
+        this.backoff.reset();
+        return outcome.value as T;
       }
-      if (Number.isFinite(value)) {
-        readings[index] = { deviceId: this.id, point: point.name, value, quality: 'good', sourceTs: ts, gatewayTs: ts };
-      } else {
-        readings[index] = {
-          deviceId: this.id,
-          point: point.name,
-          value: null,
-          quality: 'bad',
-          sourceTs: ts,
-          gatewayTs: ts,
-          error: frozen(decodeError(`${point.type} at register ${point.address} is not a finite number (${value})`)),
-        };
-      }
+      throw new ModbusRequestError(this.classified(connection, outcome.error));
+    } catch (err) {
+      this.failures++;
+      throw err;
+    } finally {
+      const next = this.waiting.shift();
+      if (next !== undefined) next();
+      else this.busy = false;
     }
   }
 
-  private fillBad(block: ReadBlock, error: ReadError, readings: Reading[]): void {
-    const ts = this.clock.now();
-    for (const { index, point } of block.points) {
-      readings[index] = {
-        deviceId: this.id,
-        point: point.name,
-        value: null,
-        quality: 'bad',
-        sourceTs: ts,
-        gatewayTs: ts,
-        error,
-      };
+  /** A connection to send on, or a ModbusRequestError: stopped, backing off, or the connect failed. */
+  private async connectOrThrow(): Promise<Connection> {
+    if (this.closedForGood) throw new ModbusRequestError(connectionLostError('driver stopped'));
+    const down = this.downUntilBackoff();
+    if (down !== null) throw new ModbusRequestError(down);
+    const connected = await this.connect();
+    if ('error' in connected) {
+      throw new ModbusRequestError(this.closedForGood ? connected.error : this.markDown(connected.error, 'connect failed'));
     }
+    return connected.value;
+  }
+
+  /** What a failed request means for the connection; returns the error to report. */
+  private classified(connection: Connection, error: ReadError): ReadError {
+    if (error.code === 'TIMEOUT') {
+      this.consecutiveTimeouts++;
+      if (this.consecutiveTimeouts >= this.timeoutsBeforeReconnect) {
+        this.logger?.debug('modbus device not answering, reopening the connection', {
+          deviceId: this.device.id,
+          timeouts: this.consecutiveTimeouts,
+        });
+        this.consecutiveTimeouts = 0;
+        this.reopenedForTimeouts = true;
+        this.dropConnection(connection, `${this.timeoutsBeforeReconnect} consecutive timeouts`);
+        // The timeouts already spaced the attempts out: reconnect at the next request.
+        this.reconnectAt = 0;
+      }
+    } else if (error.code === 'CONNECTION_LOST' && !connection.closed) {
+      // Usually the socket's close event got here first (and handled it); if not, the request itself found
+      // the connection gone, which counts as a loss during a request: back off.
+      this.dropConnection(connection, error.message, error);
+      return this.markDown(error, 'connection lost');
+    }
+    // MODBUS_EXCEPTION and BAD_RESPONSE: the device is talking; the connection stays.
+    return error;
+  }
+
+  /** Sends on the connection; settles with the answer, the request's failure, or the connection's loss. */
+  private send<T>(
+    connection: Connection,
+    unitId: number,
+    timeoutMs: number,
+    operation: Operation<T>,
+    address: number,
+    arg: number,
+  ): Promise<SendOutcome<T>> {
+    return new Promise<SendOutcome<T>>((resolve) => {
+      if (connection.closed) {
+        resolve({ value: null, error: this.downError.code === 'CONNECTION_LOST' ? this.downError : connectionLostError('connection closed') });
+        return;
+      }
+      let settled = false;
+      const settle = (outcome: SendOutcome<T>): void => {
+        if (settled) return;
+        settled = true;
+        connection.abortRequest = null;
+        resolve(outcome);
+      };
+      connection.abortRequest = (error) => settle({ value: null, error });
+      // Both are plain field assignments in modbus-serial; it enforces the timeout per request and
+      // rejects with "Timed out".
+      connection.client.setID(unitId);
+      connection.client.setTimeout(timeoutMs);
+      operation(connection.client, address, arg).then(
+        (value) => settle({ value, error: null }),
+        (err: unknown) => settle({ value: null, error: toReadError(err, 'request', timeoutMs) }),
+      );
+    });
   }
 
   /** Records that the device is unreachable and when to try again; returns the error to report. */
   private markDown(error: ReadError, why: string): ReadError {
     const delay = this.backoff.next();
     this.reconnectAt = performance.now() + delay;
-    this.downError = frozen(error);
+    this.downError = Object.freeze({ ...error });
     const log = this.backoff.attempts === 1 ? this.logger?.warn : this.logger?.debug;
     log?.call(this.logger, `modbus device unreachable: ${why}`, {
-      deviceId: this.id,
+      deviceId: this.device.id,
       code: error.code,
       message: error.message,
       retryInMs: delay,
@@ -380,18 +444,18 @@ export class ModbusTcpDriver implements Driver {
 
   /**
    * Opens the TCP socket ourselves and hands it to modbus-serial (`linkTCP`) rather than calling
-   * `connectTCP`: modbus-serial has no connect timeout of its own (its `timeout` option leaves the
-   * socket connecting after reporting failure) and it does not report a connection reset (its error
-   * handler clears the open flag before the close handler checks it, so no 'close' is emitted).
-   * Owning the socket gives a bounded connect and immediate notice of a lost connection.
+   * `connectTCP`: modbus-serial has no connect timeout of its own (its `timeout` option leaves the socket
+   * connecting after reporting failure) and it does not report a connection reset (its error handler clears
+   * the open flag before the close handler checks it, so no 'close' is emitted). Owning the socket gives a
+   * bounded connect and immediate notice of a lost connection.
    */
-  private connect(): Promise<ConnectOutcome> {
+  private connect(): Promise<Outcome<Connection>> {
     const { host, port, timeoutMs } = this.device;
-    return new Promise<ConnectOutcome>((resolve) => {
+    return new Promise<Outcome<Connection>>((resolve) => {
       const socket = new Socket();
       let adopted: Connection | null = null;
       let settled = false;
-      const finish = (outcome: ConnectOutcome): void => {
+      const finish = (outcome: Outcome<Connection>): void => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
@@ -419,15 +483,12 @@ export class ModbusTcpDriver implements Driver {
               finish({ error: connectionRefusedError('connection closed right after it was opened') });
               return;
             }
-            connection.client.setID(this.device.unitId);
-            // Set after linking: before, modbus-serial would also apply it as the socket's idle timeout.
-            connection.client.setTimeout(timeoutMs);
             this.connection = connection;
-            this.stats.connects++;
+            this.connects++;
             // Debug only: the gateway reports devices going offline and coming back (device.availability).
-            this.logger?.debug('modbus device connected', { deviceId: this.id, host, port, afterTimeouts: this.reopenedForTimeouts });
+            this.logger?.debug('modbus device connected', { deviceId: this.device.id, host, port, afterTimeouts: this.reopenedForTimeouts });
             this.reopenedForTimeouts = false;
-            finish({ connection });
+            finish({ value: connection });
           },
           (err: unknown) => finish({ error: toReadError(err, 'connect', timeoutMs) }),
         );
@@ -436,7 +497,7 @@ export class ModbusTcpDriver implements Driver {
         () => finish({ error: connectionRefusedError(`no answer from ${host}:${port} within ${timeoutMs} ms`) }),
         timeoutMs,
       );
-      this.abortConnect = () => finish({ error: connectionRefusedError('driver stopped') });
+      this.abortConnect = () => finish({ error: connectionLostError('driver stopped') });
       socket.once('connect', onConnect);
       socket.once('error', onError);
       socket.setNoDelay(true);
@@ -468,49 +529,23 @@ export class ModbusTcpDriver implements Driver {
     return connection;
   }
 
-  private request(connection: Connection, block: ReadBlock): Promise<RequestOutcome> {
-    const { timeoutMs } = this.device;
-    return new Promise<RequestOutcome>((resolve) => {
-      let settled = false;
-      const settle = (outcome: RequestOutcome): void => {
-        if (settled) return;
-        settled = true;
-        connection.abortRequest = null;
-        resolve(outcome);
-      };
-      connection.abortRequest = (error) => settle({ error });
-      // modbus-serial enforces `timeoutMs` per request (setTimeout above) and rejects with "Timed out".
-      const pending =
-        block.function === 'holding'
-          ? connection.client.readHoldingRegisters(block.address, block.count)
-          : connection.client.readInputRegisters(block.address, block.count);
-      pending.then(
-        (result) => settle({ registers: result.data }),
-        (err: unknown) => settle({ error: toReadError(err, 'request', timeoutMs) }),
-      );
-    });
-  }
-
   /**
-   * The connection died under us (peer closed, reset, keepalive failure). Lost during a request,
-   * the device is treated as down and retried after the backoff. Lost while idle, the next poll
-   * reconnects at once: device servers commonly close connections idle for longer than their
-   * timeout, which must not cost a bad batch.
+   * The connection died under us (peer closed, reset, keepalive failure). Lost during a request, the device
+   * is treated as down and retried after the backoff. Lost while idle, the next request reconnects at once:
+   * device servers commonly close connections idle for longer than their timeout, which must not cost a bad
+   * batch.
    */
   private onConnectionGone(connection: Connection, detail: string): void {
     if (connection.closed) return;
     const duringRequest = connection.abortRequest !== null;
-    const error = frozen(connectionLostError(detail));
+    const error = Object.freeze(connectionLostError(detail));
     this.dropConnection(connection, detail, error);
-    if (this.stopped) return;
+    if (this.closedForGood) return;
     if (duringRequest) {
       this.markDown(error, 'connection lost');
     } else {
       this.reconnectAt = 0;
-      this.logger?.info('modbus connection closed while idle, reconnecting at the next poll', {
-        deviceId: this.id,
-        detail,
-      });
+      this.logger?.info('modbus connection closed while idle, reconnecting at the next poll', { deviceId: this.device.id, detail });
     }
   }
 
@@ -519,9 +554,9 @@ export class ModbusTcpDriver implements Driver {
     if (connection.closed) return;
     connection.closed = true;
     if (this.connection === connection) this.connection = null;
-    connection.abortRequest?.(error ?? frozen(connectionLostError(reason)));
-    // destroy() (unlike close()) also clears modbus-serial's pending request timers. Its callback
-    // is not optional at run time, whatever the typings say.
+    connection.abortRequest?.(error ?? Object.freeze(connectionLostError(reason)));
+    // destroy() (unlike close()) also clears modbus-serial's pending request timers. Its callback is not
+    // optional at run time, whatever the typings say.
     connection.client.destroy(() => undefined);
     connection.socket.destroy();
   }

@@ -73,6 +73,7 @@ Exit codes: 0 stopped by a signal, 1 failed at run time (e.g. a port in use), 2 
     const simulator = new Simulator(site, { clock: systemClock, logger: logger.child({ module: 'simulator' }), controlPort, scenario });
     const gateway = new Gateway(site, { logger, version: packageVersion() });
     let watcher: mqtt.MqttClient | undefined;
+    const stopSignal = waitForStopSignal();
     try {
       const endpoints = await simulator.start();
       await gateway.start();
@@ -89,7 +90,7 @@ Exit codes: 0 stopped by a signal, 1 failed at run time (e.g. a port in use), 2 
           '',
         ].join('\n'),
       );
-      const signal = await waitForStopSignal();
+      const signal = await stopSignal;
       logger.info('stopping', { signal });
     } finally {
       await watcher?.endAsync().catch(() => undefined);

@@ -24,8 +24,10 @@ Exit codes: 0 stopped by a signal, 1 failed at run time, 2 invalid configuration
     if (!result.ok) return result.exitCode;
     const logger = makeLogger(values, ctx, result.site);
     const gateway = new Gateway(result.site, { logger, version: packageVersion() });
+    // Listen for signals before starting, so a SIGTERM during start still stops cleanly.
+    const stopSignal = waitForStopSignal();
     await gateway.start();
-    const signal = await waitForStopSignal();
+    const signal = await stopSignal;
     logger.info('stopping', { signal });
     await gateway.stop();
     return 0;

@@ -1,6 +1,7 @@
+import type { ResolvedDevices } from './resolve-devices.js';
 import type { ConfigIssue } from './site-config-error.js';
-import type { FeederConfig, PointConfig, SwitchConfig } from './site-config.js';
-import type { SiteDocument } from './schema-validation.js';
+import type { BusConfig, DeviceBinding, FeederConfig, ObserveKind, PointBase, SwitchConfig } from './site-config.js';
+import type { SiteDocument } from './site-document.js';
 
 /** Where an id was first defined, for "already used at ..." messages and same-feeder checks. */
 interface Definition {
@@ -14,14 +15,15 @@ interface SwitchDefinition extends Definition {
 
 /**
  * The checks JSON Schema cannot express: unique ids, references between feeders, switches, sections,
- * transformers, customers and devices, and that every section hangs off its feeder breaker. Runs on a
- * schema-valid document and returns every issue, not just the first.
+ * transformers, customers, devices and buses, what each observed point needs its device bound to, and
+ * that every section hangs off its feeder breaker. Runs on a schema-valid document, with its devices
+ * resolved (templates merged), and returns every issue, not just the first.
  */
-export function checkCrossReferences(site: SiteDocument): ConfigIssue[] {
+export function checkCrossReferences(site: SiteDocument, resolved: ResolvedDevices): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   const feeders = indexFeeders(site.feeders, issues);
   site.feeders.forEach((feeder, feederIndex) => checkFeeder(feeder, feederIndex, feeders, issues));
-  checkDevices(site, feeders, issues);
+  checkDevices(site, resolved, feeders, issues);
   return issues;
 }
 
@@ -29,13 +31,14 @@ interface FeederIndex {
   sections: Map<string, Definition>;
   switches: Map<string, SwitchDefinition>;
   customers: Map<string, Definition & { transformer: string }>;
+  transformers: Map<string, string>;
   feederIds: string[];
 }
 
 function indexFeeders(feeders: readonly FeederConfig[], issues: ConfigIssue[]): FeederIndex {
-  const index: FeederIndex = { sections: new Map(), switches: new Map(), customers: new Map(), feederIds: [] };
+  const index: FeederIndex = { sections: new Map(), switches: new Map(), customers: new Map(), transformers: new Map(), feederIds: [] };
   const feederPaths = new Map<string, string>();
-  const transformers = new Map<string, string>();
+  const transformers = index.transformers;
 
   function claim<T extends Definition>(map: Map<string, T>, what: string, id: string, definition: T): void {
     const first = map.get(id);
@@ -173,25 +176,33 @@ function sectionsReachedFromBreaker(feeder: FeederConfig): Set<string> {
   return reached;
 }
 
-function checkDevices(site: SiteDocument, index: FeederIndex, issues: ConfigIssue[]): void {
+function checkDevices(site: SiteDocument, resolved: ResolvedDevices, index: FeederIndex, issues: ConfigIssue[]): void {
   const devicePaths = new Map<string, string>();
   const boundCustomers = new Map<string, string>();
-  const endpoints = new Map<string, string>();
+  const tcpEndpoints = new Map<string, string>();
+  const rtuUnits = new Map<string, string>();
+  const opcuaEndpoints = new Map<string, { device: string; security: string }>();
+  const buses = checkBuses(site.buses, issues);
   // Point lists are usually shared through YAML aliases: check each list once, where it is defined.
-  const checkedPointLists = new Set<readonly PointConfig[]>();
+  const checkedPointLists = new Set<readonly PointBase[]>();
   for (const [name, points] of Object.entries(site.pointSets ?? {})) {
     checkPointNames(points, `pointSets.${name}`, checkedPointLists, issues);
   }
+  let firstOpcUaDevice: string | undefined;
 
-  site.devices.forEach((device, d) => {
+  site.devices.forEach((written, d) => {
+    const device = resolved.devices[d] ?? written;
     const base = `devices[${d}]`;
     const firstDevice = devicePaths.get(device.id);
     if (firstDevice === undefined) devicePaths.set(device.id, `${base}.id`);
     else issues.push({ path: `${base}.id`, message: `duplicate device id, already used at ${firstDevice}`, value: device.id });
 
-    const { switch: switchId, customer } = device.binds;
+    const { switch: switchId, customer, transformer } = device.binds;
     if (switchId !== undefined && !index.switches.has(switchId)) {
       issues.push({ path: `${base}.binds.switch`, message: `switch "${switchId}" does not exist`, value: switchId });
+    }
+    if (transformer !== undefined && !index.transformers.has(transformer)) {
+      issues.push({ path: `${base}.binds.transformer`, message: `transformer "${transformer}" does not exist`, value: transformer });
     }
     if (customer !== undefined) {
       const boundBy = boundCustomers.get(customer);
@@ -204,26 +215,114 @@ function checkDevices(site: SiteDocument, index: FeederIndex, issues: ConfigIssu
       }
     }
 
-    checkPointNames(device.points, `${base}.points`, checkedPointLists, issues);
-    device.points.forEach((point, p) => {
-      const binding = switchId !== undefined ? `switch "${switchId}"` : `customer "${customer ?? ''}"`;
-      if ((point.observe === 'switch.position' || point.observe === 'switch.faultFlag') && switchId === undefined) {
-        issues.push({ path: `${base}.points[${p}].observe`, message: `${point.observe} needs a device bound to a switch (this one is bound to ${binding})`, value: point.observe });
-      }
-      if (point.observe === 'meter.voltage' && customer === undefined) {
-        issues.push({ path: `${base}.points[${p}].observe`, message: `meter.voltage needs a device bound to a customer (this one is bound to ${binding})`, value: point.observe });
-      }
+    if (written.points !== undefined) checkPointNames(written.points, `${base}.points`, checkedPointLists, issues);
+    const binding = describeBinding(device.binds);
+    device.points.forEach((point: PointBase, p) => {
+      const observe = point.observe;
+      if (observe === undefined) return;
+      const needed = BINDING_OF[observe];
+      if (device.binds[needed] !== undefined) return;
+      const origin = resolved.origin(d, p, point.name);
+      issues.push({
+        path: origin.observePath,
+        message: `${origin.label}${observe} needs a device bound to a ${needed} (this one is bound to ${binding})`,
+        value: observe,
+      });
     });
 
-    // Two devices on one endpoint and unit id would read each other's registers.
-    const endpoint = `${device.host.toLowerCase()}:${device.port}/${device.unitId}`;
-    const sharing = endpoints.get(endpoint);
-    if (sharing === undefined) endpoints.set(endpoint, `${device.id} (${base})`);
-    else issues.push({ path: `${base}.unitId`, message: `host ${device.host} port ${device.port} unit ${device.unitId} is already used by device ${sharing}`, value: device.unitId });
+    switch (device.protocol) {
+      case 'modbus-tcp': {
+        // Two devices on one endpoint and unit id would read each other's registers.
+        const endpoint = `${device.host.toLowerCase()}:${device.port}`;
+        const sharing = tcpEndpoints.get(`${endpoint}/${device.unitId}`);
+        if (sharing === undefined) tcpEndpoints.set(`${endpoint}/${device.unitId}`, `${device.id} (${base})`);
+        else issues.push({ path: `${base}.unitId`, message: `host ${device.host} port ${device.port} unit ${device.unitId} is already used by device ${sharing}`, value: device.unitId });
+        // A device server port speaks either Modbus TCP (MBAP) or RTU frames, never both.
+        const bus = buses.tcpEndpoints.get(endpoint);
+        if (bus !== undefined) {
+          issues.push({ path: `${base}.port`, message: `host ${device.host} port ${device.port} is the rtu-over-tcp bus ${bus}; a port speaks either Modbus TCP or RTU over TCP`, value: device.port });
+        }
+        break;
+      }
+      case 'modbus-rtu': {
+        if (!buses.ids.has(device.bus)) {
+          issues.push({ path: `${base}.bus`, message: `bus "${device.bus}" does not exist`, value: device.bus });
+          break;
+        }
+        // One unit id answers per line: two devices with one id would collide on the wire.
+        const key = `${device.bus}/${device.unitId}`;
+        const sharing = rtuUnits.get(key);
+        if (sharing === undefined) rtuUnits.set(key, `${device.id} (${base})`);
+        else issues.push({ path: `${base}.unitId`, message: `bus ${device.bus} unit ${device.unitId} is already used by device ${sharing}`, value: device.unitId });
+        break;
+      }
+      case 'opcua': {
+        firstOpcUaDevice ??= `${device.id} (${base})`;
+        // Devices on one endpoint share one session, so they must ask for the same one.
+        const security = JSON.stringify([device.securityMode, device.securityPolicy, device.username ?? null, device.password ?? null]);
+        const first = opcuaEndpoints.get(device.endpointUrl);
+        if (first === undefined) opcuaEndpoints.set(device.endpointUrl, { device: `${device.id} (${base})`, security });
+        else if (first.security !== security) {
+          issues.push({
+            path: `${base}.endpointUrl`,
+            message: `device ${first.device} uses this endpoint with other securityMode, securityPolicy or credentials; devices on one endpoint share one session and must agree`,
+            value: device.endpointUrl,
+          });
+        }
+        break;
+      }
+    }
   });
+
+  if (firstOpcUaDevice !== undefined && site.opcua === undefined) {
+    issues.push({ path: 'opcua', message: `is required: device ${firstOpcUaDevice} uses protocol opcua (opcua: {} takes every default, pkiDir ./pki)` });
+  }
 }
 
-function checkPointNames(points: readonly PointConfig[], base: string, checked: Set<readonly PointConfig[]>, issues: ConfigIssue[]): void {
+/** Which binding each observed quantity needs. */
+const BINDING_OF: Record<ObserveKind, keyof DeviceBinding> = {
+  'switch.position': 'switch',
+  'switch.faultFlag': 'switch',
+  'switch.lockout': 'switch',
+  'switch.voltagePresent': 'switch',
+  'meter.voltage': 'customer',
+  'transformer.voltage': 'transformer',
+};
+
+function describeBinding(binds: DeviceBinding): string {
+  if (binds.switch !== undefined) return `switch "${binds.switch}"`;
+  if (binds.customer !== undefined) return `customer "${binds.customer}"`;
+  return `transformer "${binds.transformer ?? ''}"`;
+}
+
+interface BusIndex {
+  ids: Set<string>;
+  /** host:port of each rtu-over-tcp bus, to the bus id. */
+  tcpEndpoints: Map<string, string>;
+}
+
+function checkBuses(buses: readonly BusConfig[], issues: ConfigIssue[]): BusIndex {
+  const index: BusIndex = { ids: new Set(), tcpEndpoints: new Map() };
+  const idPaths = new Map<string, string>();
+  const lines = new Map<string, string>();
+  buses.forEach((bus, b) => {
+    const base = `buses[${b}]`;
+    const first = idPaths.get(bus.id);
+    if (first === undefined) idPaths.set(bus.id, `${base}.id`);
+    else issues.push({ path: `${base}.id`, message: `duplicate bus id, already used at ${first}`, value: bus.id });
+    index.ids.add(bus.id);
+    // Two buses on one port would run two schedulers on one line: the one-request-in-flight rule breaks.
+    const line = bus.type === 'serial' ? `serial port ${bus.path}` : `host ${bus.host} port ${bus.port}`;
+    const key = bus.type === 'serial' ? bus.path : `${bus.host.toLowerCase()}:${bus.port}`;
+    const owner = lines.get(key);
+    if (owner === undefined) lines.set(key, `${bus.id} (${base})`);
+    else issues.push({ path: `${base}.${bus.type === 'serial' ? 'path' : 'port'}`, message: `${line} is already used by bus ${owner}`, value: bus.type === 'serial' ? bus.path : bus.port });
+    if (bus.type === 'rtu-over-tcp') index.tcpEndpoints.set(key, bus.id);
+  });
+  return index;
+}
+
+function checkPointNames(points: readonly PointBase[], base: string, checked: Set<readonly PointBase[]>, issues: ConfigIssue[]): void {
   if (checked.has(points)) return;
   checked.add(points);
   const first = new Map<string, string>();

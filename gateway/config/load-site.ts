@@ -1,10 +1,15 @@
+import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { checkCrossReferences } from './cross-references.js';
 import { deepFreeze } from './deep-freeze.js';
+import { packageTemplateDir, TemplateLibrary } from './device-templates.js';
 import { substituteEnv, type Env } from './env-substitution.js';
+import { resolveDevices } from './resolve-devices.js';
 import { validateSiteDocument } from './schema-validation.js';
-import { SiteConfigError } from './site-config-error.js';
+import { SiteConfigError, type ConfigIssue } from './site-config-error.js';
 import type { SiteConfig } from './site-config.js';
+import type { SiteDocument } from './site-document.js';
 import { readYaml } from './yaml-reader.js';
 
 export { SiteConfigError, formatIssue, REDACTED, type ConfigIssue } from './site-config-error.js';
@@ -13,15 +18,22 @@ export interface ParseSiteOptions {
   env: Env;
   /** Names the file in the error message. */
   sourceName?: string;
+  /**
+   * The folder relative paths in the file are resolved against (`templateDirs`, `opcua.pkiDir`): the site
+   * file's folder. Default: the working directory.
+   */
+  baseDir?: string;
 }
 
 /**
  * Parses and validates a site file: YAML, `${NAME}` substitution from `opts.env`, JSON Schema with
- * defaults, then reference checks. Returns the site without `pointSets`, deeply frozen. Throws a
- * SiteConfigError listing every issue found.
+ * defaults, device templates merged in and address bases applied, then reference checks. Returns the
+ * site without `pointSets` and `templateDirs`, deeply frozen. Throws a SiteConfigError listing every
+ * issue found.
  */
 export function parseSiteConfig(text: string, opts: ParseSiteOptions): SiteConfig {
   const sourceName = opts.sourceName;
+  const baseDir = opts.baseDir ?? process.cwd();
   const parsed = readYaml(text);
   if (parsed.issues.length > 0) throw new SiteConfigError(parsed.issues, sourceName);
 
@@ -31,13 +43,30 @@ export function parseSiteConfig(text: string, opts: ParseSiteOptions): SiteConfi
     unsetVariablePaths: new Set(substituted.issues.map((issue) => issue.path)),
   });
   const issues = [...substituted.issues, ...schema.issues];
-  // Reference checks rely on the shape the schema guarantees.
-  if (schema.site !== undefined) issues.push(...checkCrossReferences(schema.site));
-  if (issues.length > 0 || schema.site === undefined) throw new SiteConfigError(issues, sourceName);
+  const doc = schema.value;
+  // Templates and reference checks rely on the shape the schema guarantees.
+  if (doc === undefined) throw new SiteConfigError(issues, sourceName);
 
-  const site = { ...schema.site };
-  delete site.pointSets;
+  const templates = new TemplateLibrary([...siteTemplateDirs(doc, baseDir, issues), packageTemplateDir()]);
+  const resolved = resolveDevices(doc, templates);
+  issues.push(...resolved.issues, ...checkCrossReferences(doc, resolved));
+  if (issues.length > 0) throw new SiteConfigError(issues, sourceName);
+
+  const { pointSets: _pointSets, templateDirs: _templateDirs, ...rest } = doc;
+  const site: SiteConfig = { ...rest, devices: resolved.devices };
+  if (doc.opcua !== undefined) site.opcua = { ...doc.opcua, pkiDir: resolve(baseDir, doc.opcua.pkiDir) };
   return deepFreeze<SiteConfig>(site);
+}
+
+/** The site's own template folders, absolute; a folder that does not exist is an issue. */
+function siteTemplateDirs(doc: SiteDocument, baseDir: string, issues: ConfigIssue[]): string[] {
+  return (doc.templateDirs ?? []).map((dir, i) => {
+    const absolute = resolve(baseDir, dir);
+    if (!existsSync(absolute) || !statSync(absolute).isDirectory()) {
+      issues.push({ path: `templateDirs[${i}]`, message: `folder not found: ${absolute}`, value: dir });
+    }
+    return absolute;
+  });
 }
 
 /** Reads and parses a site file; an unreadable file is a SiteConfigError too, so callers handle one error type. */
@@ -49,5 +78,5 @@ export async function loadSiteConfig(file: string, env: Env = process.env): Prom
     const reason = error instanceof Error ? error.message : String(error);
     throw new SiteConfigError([{ path: '', message: `cannot read the file: ${reason}` }], file);
   }
-  return parseSiteConfig(text, { env, sourceName: file });
+  return parseSiteConfig(text, { env, sourceName: file, baseDir: dirname(resolve(file)) });
 }

@@ -1,15 +1,13 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import schema from '../../config/site.schema.json' with { type: 'json' };
+import siteSchema from '../../config/site.schema.json' with { type: 'json' };
+import templateSchema from '../../config/device-template.schema.json' with { type: 'json' };
 import { formatPath, isSecretPath, type PathSegment } from './config-path.js';
 import { REDACTED, type ConfigIssue } from './site-config-error.js';
-import type { PointConfig, SiteConfig } from './site-config.js';
+import type { ModbusPointDocument, SiteDocument, TemplateDocument } from './site-document.js';
 
-/** The site file as written: the site plus `pointSets`, which only exists to carry YAML anchors. */
-export interface SiteDocument extends SiteConfig {
-  pointSets?: Record<string, PointConfig[]>;
-}
+export type { SiteDocument } from './site-document.js';
 
-export type SchemaValidationResult = { site: SiteDocument; issues: [] } | { site: undefined; issues: ConfigIssue[] };
+export type SchemaValidationResult<T> = { value: T; issues: [] } | { value: undefined; issues: ConfigIssue[] };
 
 export interface SchemaValidationOptions {
   /** Paths whose values must not be shown (taken from the environment). */
@@ -21,29 +19,74 @@ export interface SchemaValidationOptions {
   unsetVariablePaths: ReadonlySet<string>;
 }
 
+const NO_SECRETS: SchemaValidationOptions = { redactedPaths: new Set(), unsetVariablePaths: new Set() };
+
 /** Schema annotation holding our error text per failing keyword, where ajv's own text would be cryptic. */
 const MESSAGES_KEYWORD = 'x-messages';
 
-let compiled: ValidateFunction<SiteDocument> | undefined;
+interface Validators {
+  site: ValidateFunction<SiteDocument>;
+  template: ValidateFunction<TemplateDocument>;
+  modbusPoint: ValidateFunction<ModbusPointDocument>;
+}
 
-function validator(): ValidateFunction<SiteDocument> {
+// Compiled once per process: compiling is the slow part, and a compiled validator holds no state
+// between calls except `errors`, which every caller reads right after its own synchronous call.
+let compiled: Validators | undefined;
+
+function validators(): Validators {
   if (compiled === undefined) {
     // strict: a typo in the schema itself fails loudly instead of silently validating nothing.
     // strictRequired is off: `then: { required: [encoding] }` names a key defined by the enclosing schema.
-    const ajv = new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: true, strictRequired: false });
+    // allowUnionTypes: a point override's `unit` may be a string or null (null removes the template's).
+    const ajv = new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: true, strictRequired: false, allowUnionTypes: true });
     ajv.addKeyword({ keyword: MESSAGES_KEYWORD, schemaType: 'object' });
-    compiled = ajv.compile<SiteDocument>(schema);
+    // The template schema refers to the site schema's point definitions by its $id.
+    ajv.addSchema(siteSchema);
+    ajv.addSchema(templateSchema);
+    compiled = {
+      site: required(ajv.getSchema<SiteDocument>('site.schema.json')),
+      template: required(ajv.getSchema<TemplateDocument>('device-template.schema.json')),
+      modbusPoint: required(ajv.getSchema<ModbusPointDocument>('site.schema.json#/definitions/modbusPoint')),
+    };
   }
   return compiled;
 }
 
+function required<T>(validate: ValidateFunction<T> | undefined): ValidateFunction<T> {
+  if (validate === undefined) throw new Error('schema not found (config/site.schema.json or config/device-template.schema.json)');
+  return validate;
+}
+
 /**
- * Validates against config/site.schema.json and fills in defaults (mutating `doc`). Every schema
- * error becomes one issue. The site is returned when no issue remains.
+ * Validates a site file against config/site.schema.json and fills in defaults (mutating `doc`). Every
+ * schema error becomes one issue. The site is returned when no issue remains.
  */
-export function validateSiteDocument(doc: unknown, opts: SchemaValidationOptions): SchemaValidationResult {
-  const validate = validator();
-  if (validate(doc)) return { site: doc, issues: [] };
+export function validateSiteDocument(doc: unknown, opts: SchemaValidationOptions): SchemaValidationResult<SiteDocument> {
+  const issues = validateWith(validators().site, doc, opts, 'the file must hold a mapping of site keys (siteId, feeders, devices, ...)');
+  // Without issues the document may still have failed, but only on unset-variable strings: those are
+  // strings where strings belong, so the document has the schema's shape and the reference checks can
+  // still run (e.g. in CI without the secrets).
+  return issues.length > 0 ? { value: undefined, issues } : { value: doc as SiteDocument, issues: [] };
+}
+
+/** Validates a device template file against config/device-template.schema.json, filling in defaults. */
+export function validateTemplateDocument(doc: unknown): SchemaValidationResult<TemplateDocument> {
+  const issues = validateWith(validators().template, doc, NO_SECRETS, 'the file must hold a mapping of template keys (name, description, protocol, points, ...)');
+  return issues.length > 0 ? { value: undefined, issues } : { value: doc as TemplateDocument, issues: [] };
+}
+
+/**
+ * Validates one complete Modbus point (a template point with a site's overrides applied) against the
+ * site schema's point definition. Paths in the issues are relative to the point ('' = the point itself).
+ */
+export function validateModbusPoint(point: unknown): ConfigIssue[] {
+  return validateWith(validators().modbusPoint, point, NO_SECRETS, 'must be a mapping (key: value)');
+}
+
+/** Runs `validate` (filling in defaults) and turns its errors into issues. */
+function validateWith(validate: ValidateFunction, doc: unknown, opts: SchemaValidationOptions, rootMessage: string): ConfigIssue[] {
+  if (validate(doc)) return [];
 
   const issues: ConfigIssue[] = [];
   // An aliased YAML node (a shared point list) is validated once per place it is used; report each
@@ -66,7 +109,7 @@ export function validateSiteDocument(doc: unknown, opts: SchemaValidationOptions
     const path = formatPath(segments);
     if (opts.unsetVariablePaths.has(path) && error.keyword !== 'type') continue;
     if (segments.length === 0 && error.keyword === 'type') {
-      issues.push({ path, message: 'the file must hold a mapping of site keys (siteId, feeders, devices, ...)' });
+      issues.push({ path, message: rootMessage });
       continue;
     }
     const issue: ConfigIssue = { path, message: described.message };
@@ -75,10 +118,7 @@ export function validateSiteDocument(doc: unknown, opts: SchemaValidationOptions
     }
     issues.push(issue);
   }
-  if (issues.length > 0) return { site: undefined, issues };
-  // Only unset-variable strings failed, and they are strings where strings belong, so the document
-  // has the schema's shape and the reference checks can still run (e.g. in CI without the secrets).
-  return { site: doc as SiteDocument, issues: [] };
+  return issues;
 }
 
 interface Described {
@@ -100,6 +140,12 @@ function describe(error: ErrorObject): Described {
       const key = String(params['missingProperty']);
       return { message: custom ?? `required key ${JSON.stringify(key)} is missing`, key, showValue: false };
     }
+    case 'dependencies': {
+      const key = String(params['missingProperty']);
+      return { message: `is required with ${String(params['property'])}`, key, showValue: false };
+    }
+    case 'const':
+      return { message: custom ?? `must be ${JSON.stringify(params['allowedValue'])}`, showValue: true };
     case 'enum': {
       const allowed = Array.isArray(params['allowedValues']) ? params['allowedValues'].map(String).join(', ') : '';
       return { message: custom ?? `must be one of ${allowed}`, showValue: true };

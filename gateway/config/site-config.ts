@@ -49,57 +49,32 @@ export interface FeederConfig {
   transformers: TransformerConfig[];
 }
 
-export type RegisterType = 'int16' | 'uint16' | 'int32' | 'uint32' | 'float32';
-/** Byte order of a multi-register value, A being the most significant byte (ABCD = big-endian, high word first). */
-export type WordOrder = 'ABCD' | 'CDAB' | 'BADC' | 'DCBA';
-/** Modbus read function: holding registers (FC 3) or input registers (FC 4). */
-export type RegisterFunction = 'holding' | 'input';
-
-/** What a point tells about the topology; points without `observe` are telemetry only. */
-export type ObserveKind = 'switch.position' | 'switch.faultFlag' | 'meter.voltage';
-
-/**
- * How a switch position is encoded: `singleBit` 1 = closed, 0 = open; `doublePoint` as IEC 60870-5-101
- * DPI: 1 = open, 2 = closed, 0 = intermediate, 3 = invalid.
- */
-export type PositionEncoding = 'singleBit' | 'doublePoint';
-
-export interface PointConfig {
-  name: string;
-  function: RegisterFunction;
-  /** 0-based register address as sent on the wire. */
-  address: number;
-  type: RegisterType;
-  wordOrder: WordOrder;
-  /** value = raw * scale + offset */
-  scale: number;
-  offset: number;
-  unit?: string;
-  observe?: ObserveKind;
-  /** Only for `observe: switch.position`. */
-  encoding?: PositionEncoding;
-}
-
-/** The topology element a device reports on. Exactly one key is set. */
-export interface DeviceBinding {
-  switch?: string;
-  customer?: string;
-}
-
-export interface ModbusTcpDeviceConfig {
-  id: string;
-  name?: string;
-  protocol: 'modbus-tcp';
-  host: string;
-  port: number;
-  unitId: number;
-  pollIntervalMs: number;
-  timeoutMs: number;
-  binds: DeviceBinding;
-  points: PointConfig[];
-}
-
-export type DeviceConfig = ModbusTcpDeviceConfig;
+export type {
+  BusConfig,
+  DeviceBinding,
+  DeviceConfig,
+  ModbusDeviceConfig,
+  ModbusPointConfig,
+  ModbusRtuDeviceConfig,
+  ModbusTcpDeviceConfig,
+  ObserveKind,
+  OpcUaClientConfig,
+  OpcUaDeviceConfig,
+  OpcUaPointConfig,
+  OpcUaSecurityMode,
+  OpcUaSecurityPolicy,
+  Parity,
+  PointBase,
+  PointConfig,
+  PositionEncoding,
+  ReadPriority,
+  RegisterFunction,
+  RegisterType,
+  RtuOverTcpBusConfig,
+  SerialBusConfig,
+  WordOrder,
+} from '../../drivers/device-config.js';
+import type { BusConfig, DeviceConfig, OpcUaClientConfig } from '../../drivers/device-config.js';
 
 export interface MqttTlsConfig {
   /** Paths to PEM files. */
@@ -153,6 +128,10 @@ export interface SiteConfig {
   name?: string;
   feeders: FeederConfig[];
   devices: DeviceConfig[];
+  /** Modbus RTU lines (serial ports and serial device servers) the `modbus-rtu` devices sit on. */
+  buses: BusConfig[];
+  /** Settings shared by the OPC UA devices; required when the site has any. */
+  opcua?: OpcUaClientConfig;
   mqtt?: MqttConfig;
   influx?: InfluxConfig;
   thresholds: EngineThresholds;

@@ -23,6 +23,16 @@ export interface EngineOptions {
   sequence: EventSequence;
 }
 
+interface PendingLoss {
+  sinceMs: number;
+  volts: number;
+  sectionId: string;
+  sectionChanges: number;
+}
+
+/** The latest time a JS Date can hold; later observation times are rejected rather than crash isoTime. */
+const MAX_TIME_MS = 8.64e15;
+
 export class Engine {
   readonly topology: Topology;
   private readonly energization: Energization;
@@ -32,7 +42,10 @@ export class Engine {
   private readonly sequence: EventSequence;
   private ignored = 0;
   /** Customers whose meter reported a loss while their section was energized, by when it was first seen. */
-  private readonly pendingLoss = new Map<string, { sinceMs: number; volts: number }>();
+  private readonly pendingLoss = new Map<string, PendingLoss>();
+  /** How many times each section changed state: a held loss is confirmed only if its section never changed. */
+  private readonly sectionChanges = new Map<string, number>();
+  private version = 0;
   private readonly lossHoldMs: number;
 
   constructor(site: SiteConfig, opts: EngineOptions) {
@@ -60,6 +73,14 @@ export class Engine {
       for (const change of this.confirmLoss(customerId, pending)) events.push(this.toEvent(change));
     }
     return events;
+  }
+
+  /**
+   * Increases whenever energization or a reported switch position changed: publishers recompute feeder
+   * state only when it moved, not on every poll.
+   */
+  get stateVersion(): number {
+    return this.version;
   }
 
   /** Number of meter losses waiting for their hold time (for tests and metrics). */
@@ -142,11 +163,16 @@ export class Engine {
   /** The outage changes an observation causes, or null when it must be ignored. */
   private applyOne(observation: Observation): OutageChange[] | null {
     const ts = observation.ts;
-    if (!Number.isFinite(ts)) return null;
+    if (!Number.isFinite(ts) || Math.abs(ts) > MAX_TIME_MS) return null;
     switch (observation.kind) {
       case 'switch.position': {
         if (!this.topology.switchDevice(observation.switchId)) return null;
+        const reportedBefore = this.energization.reportedPosition(observation.switchId);
         const change = this.energization.setSwitch(observation.switchId, observation.position);
+        if (reportedBefore !== this.energization.reportedPosition(observation.switchId)) this.version++;
+        for (const id of change.energized) this.sectionChanges.set(id, (this.sectionChanges.get(id) ?? 0) + 1);
+        for (const id of change.deenergized) this.sectionChanges.set(id, (this.sectionChanges.get(id) ?? 0) + 1);
+        if (change.energized.length > 0 || change.deenergized.length > 0) this.version++;
         const changes: OutageChange[] = [];
         if (change.deenergized.length > 0) {
           changes.push(...this.switchingOutages.onDeenergized(change.deenergized, observation.switchId, ts));
@@ -172,13 +198,21 @@ export class Engine {
         // A loss under an energized section waits for the hold time: the switch that explains it may not
         // have been polled yet.
         const pending = this.pendingLoss.get(observation.customerId);
-        if (pending === undefined) {
-          this.pendingLoss.set(observation.customerId, { sinceMs: ts, volts: observation.volts });
+        const sectionChanges = this.sectionChanges.get(transformer.sectionId) ?? 0;
+        if (pending === undefined || pending.sectionChanges !== sectionChanges) {
+          // First loss, or the section went dark and came back since: the hold starts (again) now.
+          this.pendingLoss.set(observation.customerId, { sinceMs: ts, volts: observation.volts, sectionId: transformer.sectionId, sectionChanges });
           return [];
         }
         pending.volts = observation.volts;
         return ts - pending.sinceMs >= this.lossHoldMs ? this.confirmLoss(observation.customerId, pending) : [];
       }
+      case 'switch.lockout':
+      case 'switch.voltagePresent':
+        // Evidence for self-healing recognition and fusion (not used by the first version's outage rules).
+        return this.topology.switchDevice(observation.switchId) ? [] : null;
+      case 'transformer.voltage':
+        return this.topology.transformer(observation.transformerId) ? [] : null;
       case 'meter.reachable':
         // An unreachable meter is a communication fault, never evidence of an outage.
         return this.topology.transformerOf(observation.customerId) ? [] : null;
@@ -188,10 +222,11 @@ export class Engine {
   }
 
   /** The hold time ran out: if the section is still energized the loss is an outage from when it was first seen. */
-  private confirmLoss(customerId: string, pending: { sinceMs: number; volts: number }): OutageChange[] {
+  private confirmLoss(customerId: string, pending: PendingLoss): OutageChange[] {
     this.pendingLoss.delete(customerId);
-    const transformer = this.topology.transformerOf(customerId);
-    if (!transformer || !this.energization.isEnergized(transformer.sectionId)) return [];
+    // A trip (even a momentary one, reclosed within the hold) explains the loss: no meter outage.
+    if ((this.sectionChanges.get(pending.sectionId) ?? 0) !== pending.sectionChanges) return [];
+    if (!this.energization.isEnergized(pending.sectionId)) return [];
     return this.meterOutages.onVoltage(customerId, pending.volts, pending.sinceMs, true);
   }
 

@@ -75,9 +75,10 @@ export interface OutageRestoredEvent extends EventBase {
 export interface DeviceAvailabilityEvent extends EventBase {
   type: 'device.availability';
   deviceId: string;
-  state: 'online' | 'offline';
+  /** online: answers fully; degraded: answers, but part of the poll failed; offline: stopped answering. */
+  state: 'online' | 'degraded' | 'offline';
   /** `unknown` until the device first answered or failed `offlineAfter` times since the gateway started. */
-  previousState: 'unknown' | 'online' | 'offline';
+  previousState: 'unknown' | 'online' | 'degraded' | 'offline';
   lastGoodAt: string | null;
   consecutiveErrors: number;
   error: string | null;

@@ -21,7 +21,7 @@ export class OutageIds {
   }
 
   next(atMs: number, subject: string): string {
-    const base = `${this.siteId}-${compactTime(atMs)}-${subject}`;
+    const base = `${this.siteId}-${compactTime(atMs)}-${topicSafe(subject)}`;
     let id = base;
     for (let n = 2; this.issued.has(id); n++) id = `${base}-${n}`;
     this.issued.set(id, atMs);
@@ -36,6 +36,15 @@ export class OutageIds {
     for (const [id, ms] of this.issued) if (ms < horizon) this.issued.delete(id);
     this.pruneAbove = Math.max(this.pruneAbove, this.issued.size * 2);
   }
+}
+
+/**
+ * An outage id is one MQTT topic level (`outages/<id>`): `/` would add a level, `+` and `#` are wildcards a
+ * broker refuses in a published topic (it disconnects the client). Ids are checked by the config loader, but
+ * an outage id must be safe whatever its subject.
+ */
+export function topicSafe(subject: string): string {
+  return subject.replace(/[/+#\u0000]/g, '_');
 }
 
 /** `2024-05-01T08:00:00.000Z` -> `20240501T080000000` */

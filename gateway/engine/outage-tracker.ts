@@ -44,6 +44,8 @@ export class OutageTracker {
   /** Live section -> the still active outage it was restored from (for rejoining). */
   private readonly formerlyIn = new Map<string, OutageRecord>();
   private readonly faultFlags = new Set<string>();
+  /** Depth (from the source) of the device whose load side is each active outage's located fault. */
+  private readonly faultSectionDepth = new Map<string, number>();
 
   constructor(
     private readonly topology: Topology,
@@ -141,6 +143,7 @@ export class OutageTracker {
       }
       outage.markRestored(atMs);
       this.active.delete(outage.id);
+      this.faultSectionDepth.delete(outage.id);
       for (const id of outage.everAffectedSections()) {
         if (this.formerlyIn.get(id) === outage) this.formerlyIn.delete(id);
       }
@@ -192,8 +195,12 @@ export class OutageTracker {
       outage.cause = 'protectionTrip';
       changed = true;
     }
-    if (farthest && farthest.to !== outage.faultSection) {
+    // Evidence only ever moves the fault deeper: a flag that resets (or a later upstream flag) must not
+    // pull an already located fault back upstream.
+    const currentDepth = outage.faultSection === null ? -Infinity : (this.faultSectionDepth.get(outage.id) ?? -Infinity);
+    if (farthest && farthest.to !== outage.faultSection && farthest.depth > currentDepth) {
       outage.faultSection = farthest.to;
+      this.faultSectionDepth.set(outage.id, farthest.depth);
       changed = true;
     }
     return changed;

@@ -4,7 +4,7 @@
  * batch stays in a bounded in-memory buffer (oldest dropped first, counted) and is retried with backoff.
  * The database is created on start when missing. A down InfluxDB never blocks MQTT or the engine.
  */
-import { FieldType, InfluxDB, type IPoint } from 'influx';
+import { FieldType, InfluxDB, toNanoDate, type IPoint } from 'influx';
 import type { DeviceConfig, InfluxConfig } from '../config/site-config.js';
 import type { DomainEvent, FeederState, Outage } from '../engine/events.js';
 import type { Logger } from '../log.js';
@@ -90,6 +90,9 @@ export class InfluxPublisher implements Publisher {
       username: config.username,
       password: config.password,
       schema: [OUTAGE_SCHEMA, AVAILABILITY_SCHEMA],
+      // A server that accepts connections and never answers must not hold the flush loop (or shutdown) for
+      // the library's default 30 s; our own loop retries with backoff.
+      pool: { requestTimeout: 10_000, maxRetries: 0 },
     });
     for (const device of opts.devices) {
       if (device.binds.switch !== undefined) this.bindings.set(device.id, { measurement: 'switch', tags: { device: device.id, switch: device.binds.switch } });
@@ -101,8 +104,9 @@ export class InfluxPublisher implements Publisher {
     return `${this.config.protocol}://${this.config.host}:${this.config.port}/${this.config.database}`;
   }
 
+  /** Resolves at once: the database is created (and the server found) in the background, by the flush loop. */
   async start(): Promise<void> {
-    await this.ensureDatabase();
+    void this.flush();
     this.flushTimer = setInterval(() => void this.flush(), this.flushIntervalMs);
     this.flushTimer.unref();
   }
@@ -138,7 +142,7 @@ export class InfluxPublisher implements Publisher {
             measurement: 'device_availability',
             tags: { device: event.deviceId, state: event.state },
             fields: { online: event.state === 'online', consecutiveErrors: event.consecutiveErrors, error: event.error ?? '', seq: event.seq },
-            timestamp: new Date(event.ts),
+            timestamp: uniqueTime(event.ts, event.seq),
           });
           break;
       }
@@ -161,12 +165,16 @@ export class InfluxPublisher implements Publisher {
 
   private enqueue(point: IPoint): void {
     this.buffer.push(point);
-    if (this.buffer.length > this.maxBufferedPoints) {
-      const excess = this.buffer.length - this.maxBufferedPoints;
-      this.buffer.splice(0, excess);
-      this.stats.dropped += excess;
-    }
+    this.trimBuffer();
     if (this.buffer.length >= this.batchSize) void this.flush();
+  }
+
+  /** Oldest points go first when the bound is reached; counted, never silent. */
+  private trimBuffer(): void {
+    if (this.buffer.length <= this.maxBufferedPoints) return;
+    const excess = this.buffer.length - this.maxBufferedPoints;
+    this.buffer.splice(0, excess);
+    this.stats.dropped += excess;
   }
 
   private async ensureDatabase(): Promise<boolean> {
@@ -200,15 +208,20 @@ export class InfluxPublisher implements Publisher {
   }
 
   private async drain(): Promise<void> {
+    if (!this.databaseReady && Date.now() >= this.nextAttemptAt && !(await this.ensureDatabase())) {
+      this.backOff();
+      return;
+    }
     while (this.buffer.length > 0 && Date.now() >= this.nextAttemptAt) {
       if (!(await this.ensureDatabase())) {
         this.backOff();
         return;
       }
-      const batch = this.buffer.slice(0, this.batchSize);
+      // The batch leaves the buffer while it is written, so the bound applied by enqueue() only ever drops
+      // points still waiting, never the ones in flight; a transient failure puts the batch back in front.
+      const batch = this.buffer.splice(0, this.batchSize);
       try {
-        await this.client.writePoints(batch, { precision: 'ms' });
-        this.buffer.splice(0, batch.length);
+        await this.client.writePoints(batch, { precision: 'n' });
         this.stats.written += batch.length;
         this.stats.reachable = true;
         this.retryDelayMs = 1000;
@@ -216,12 +229,13 @@ export class InfluxPublisher implements Publisher {
         this.stats.failedWrites += 1;
         if (isPermanentWriteError(err)) {
           // A point the server refuses (field type conflict) would block everything behind it forever.
-          this.buffer.splice(0, batch.length);
           this.stats.dropped += batch.length;
           this.log.error('InfluxDB refused a batch; dropped', { points: batch.length, err });
         } else {
           this.stats.reachable = false;
           this.databaseReady = false;
+          this.buffer.unshift(...batch);
+          this.trimBuffer();
           this.log.warn('InfluxDB write failed; will retry', { points: this.buffer.length, retryInMs: this.retryDelayMs, err });
           this.backOff();
           return;
@@ -259,5 +273,15 @@ function outagePoint(event: string, seq: number, ts: string, o: Outage): IPoint 
   if (o.customerMinutes !== null) fields.customerMinutes = o.customerMinutes;
   if (o.faultSection !== null) fields.faultSection = o.faultSection;
   if (o.causeDevice !== null) fields.causeDevice = o.causeDevice;
-  return { measurement: 'outage', tags: { event, kind: o.kind, cause: o.cause }, fields, timestamp: new Date(ts) };
+  return { measurement: 'outage', tags: { event, kind: o.kind, cause: o.cause }, fields, timestamp: uniqueTime(ts, seq) };
+}
+
+/**
+ * InfluxDB keeps one point per series and timestamp: two outage events with the same tags in the same
+ * millisecond (one fault flag updating two outages) would overwrite each other. The event's sequence number
+ * fills the sub-millisecond digits, so each event keeps its own point and the millisecond stays exact.
+ */
+function uniqueTime(iso: string, seq: number): ReturnType<typeof toNanoDate> {
+  const ms = Date.parse(iso);
+  return toNanoDate(`${ms}${String(seq % 1_000_000).padStart(6, '0')}`);
 }

@@ -40,17 +40,22 @@ export class MqttPublisher implements Publisher {
     this.log = opts.logger.child({ module: 'mqtt' });
   }
 
+  /** The broker URL without credentials, for logs. */
+  private get safeUrl(): string {
+    return withoutCredentials(this.config.url);
+  }
+
   /** Starts connecting; resolves at once: a broker that is down must not stop the gateway from starting. */
   async start(): Promise<void> {
     const client = mqtt.connect(this.config.url, this.clientOptions());
     this.client = client;
     client.on('connect', () => {
-      this.log.info('MQTT connected', { url: this.config.url, clientId: client.options.clientId });
+      this.log.info('MQTT connected', { url: this.safeUrl, clientId: client.options.clientId });
       client.publish(this.topics.status(), JSON.stringify(this.birth()), { qos: 1, retain: true });
     });
-    client.on('reconnect', () => this.log.debug('MQTT reconnecting', { url: this.config.url }));
-    client.on('offline', () => this.log.warn('MQTT broker unreachable; messages are queued until it returns', { url: this.config.url }));
-    client.on('error', (err) => this.log.warn('MQTT error', { url: this.config.url, err }));
+    client.on('reconnect', () => this.log.debug('MQTT reconnecting', { url: this.safeUrl }));
+    client.on('offline', () => this.log.warn('MQTT broker unreachable; messages are queued until it returns', { url: this.safeUrl }));
+    client.on('error', (err) => this.log.warn('MQTT error', { url: this.safeUrl, err }));
   }
 
   /** Resolves when connected (for tests and `readyz`), or rejects after `timeoutMs`. */
@@ -59,7 +64,7 @@ export class MqttPublisher implements Publisher {
     if (client === undefined) throw new Error('MQTT publisher not started');
     if (client.connected) return;
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`MQTT not connected to ${this.config.url} within ${timeoutMs} ms`)), timeoutMs);
+      const timer = setTimeout(() => reject(new Error(`MQTT not connected to ${this.safeUrl} within ${timeoutMs} ms`)), timeoutMs);
       client.once('connect', () => {
         clearTimeout(timer);
         resolve();
@@ -116,6 +121,10 @@ export class MqttPublisher implements Publisher {
     const client = this.client;
     if (client === undefined) return;
     this.client = undefined;
+    if (!client.connected) {
+      // Without a durable outbox (planned), what mqtt.js still holds in memory is lost here: say so.
+      this.log.warn('MQTT broker unreachable at shutdown; queued messages are dropped', { url: this.safeUrl });
+    }
     if (client.connected) {
       // A clean shutdown is not a failure: say offline ourselves, since the broker will not send the Will.
       await client.publishAsync(this.topics.status(), JSON.stringify({ online: false, siteId: this.opts.siteId, ts: new Date().toISOString(), reason: 'shutdown' }), { qos: 1, retain: true }).catch(() => undefined);
@@ -157,5 +166,17 @@ export class MqttPublisher implements Publisher {
       options.rejectUnauthorized = c.tls.rejectUnauthorized;
     }
     return options;
+  }
+}
+
+/** `mqtt://user:secret@host:1883` -> `mqtt://host:1883` (credentials in a URL must never reach a log). */
+export function withoutCredentials(url: string): string {
+  try {
+    const parsed = new URL(url);
+    parsed.username = '';
+    parsed.password = '';
+    return parsed.toString().replace(/\/$/, '');
+  } catch {
+    return url.replace(/\/\/[^@/]*@/, '//');
   }
 }

@@ -13,7 +13,7 @@ import { InfluxPublisher } from '../publish/influx-publisher.js';
 import { MqttPublisher } from '../publish/mqtt-publisher.js';
 import type { Publisher } from '../publish/publisher.js';
 import type { Driver, Reading } from '../../drivers/reading.js';
-import { ModbusTcpDriver } from '../../drivers/modbus/tcp-driver.js';
+import { createDrivers } from './driver-factory.js';
 import { AvailabilityTracker, type AvailabilitySnapshot } from './availability.js';
 import { PointMap } from './point-map.js';
 
@@ -36,7 +36,7 @@ export interface GatewayStatus {
 export class Gateway {
   readonly engine: Engine;
   readonly publishers: Publisher[] = [];
-  readonly drivers: Driver[] = [];
+  drivers: Driver[] = [];
   private readonly clock: Clock;
   private readonly log: Logger;
   private readonly pointMap: PointMap;
@@ -68,9 +68,6 @@ export class Gateway {
     if (site.influx !== undefined) {
       this.publishers.push(new InfluxPublisher(site.influx, { logger: opts.logger, devices: site.devices }));
     }
-    for (const device of site.devices) {
-      this.drivers.push(new ModbusTcpDriver(device, { clock: this.clock, logger: opts.logger.child({ module: 'modbus', deviceId: device.id }) }));
-    }
   }
 
   /** Called with every batch of domain events, after the publishers (status page, tests). */
@@ -84,9 +81,15 @@ export class Gateway {
   }
 
   async start(): Promise<void> {
+    this.drivers = await createDrivers(this.site, { clock: this.clock, logger: this.opts.logger });
     for (const publisher of this.publishers) await publisher.start();
     this.publishFeederStates();
-    for (const driver of this.drivers) await driver.start((readings) => this.handleReadings(driver.id, readings));
+    for (const driver of this.drivers) {
+      await driver.start((readings) => {
+        const deviceId = readings[0]?.deviceId;
+        if (deviceId !== undefined) this.handleReadings(deviceId, readings);
+      });
+    }
     this.startedAt = this.clock.now();
     // Hold times in the engine run out between observations too.
     this.tickTimer = setInterval(() => this.tick(), 1000);
@@ -135,18 +138,17 @@ export class Gateway {
       }
     }
     const events: DomainEvent[] = [];
-    let switchSeen = false;
+    const versionBefore = this.engine.stateVersion;
     try {
       const availabilityEvent = this.availability.observe(deviceId, readings);
       if (availabilityEvent !== null) events.push(availabilityEvent);
       const observations = this.pointMap.map(readings);
-      switchSeen = observations.some((o) => o.kind === 'switch.position');
       if (observations.length > 0) events.push(...this.engine.apply(observations));
     } catch (err) {
       this.log.error('engine failed on a batch of readings; batch skipped', { deviceId, err });
     }
     if (events.length > 0) this.emit(events);
-    if (switchSeen || events.some((e) => e.type !== 'device.availability')) this.scheduleFeederStates();
+    if (this.engine.stateVersion !== versionBefore) this.scheduleFeederStates();
   }
 
   private tick(): void {
@@ -213,8 +215,9 @@ function logEvent(log: Logger, event: DomainEvent): void {
       break;
     case 'device.availability':
       if (event.state === 'offline') log.warn('device offline', { deviceId: event.deviceId, error: event.error, lastGoodAt: event.lastGoodAt });
+      else if (event.state === 'degraded') log.warn('device degraded: part of its points fail', { deviceId: event.deviceId, error: event.error });
       // A device answering for the first time is routine; one coming back after being offline is news.
-      else log[event.previousState === 'offline' ? 'info' : 'debug']('device back online', { deviceId: event.deviceId });
+      else log[event.previousState === 'unknown' ? 'debug' : 'info']('device back online', { deviceId: event.deviceId });
       break;
   }
 }

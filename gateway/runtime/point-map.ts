@@ -3,13 +3,13 @@
  * binding (which switch or customer it reports on) and each point's `observe` kind from the site config.
  * A bad reading is never turned into a value: for a meter it becomes `meter.reachable: false`.
  */
-import type { DeviceConfig, PointConfig, PositionEncoding } from '../config/site-config.js';
+import type { DeviceConfig, PointBase, PositionEncoding } from '../config/site-config.js';
 import type { Observation, SwitchPosition } from '../engine/observation.js';
 import type { Reading } from '../../drivers/reading.js';
 
 interface MappedDevice {
   device: DeviceConfig;
-  pointsByName: Map<string, PointConfig>;
+  pointsByName: Map<string, PointBase>;
 }
 
 export class PointMap {
@@ -17,7 +17,7 @@ export class PointMap {
 
   constructor(devices: readonly DeviceConfig[]) {
     for (const device of devices) {
-      this.devices.set(device.id, { device, pointsByName: new Map(device.points.map((p) => [p.name, p])) });
+      this.devices.set(device.id, { device, pointsByName: new Map<string, PointBase>(device.points.map((p: PointBase) => [p.name, p])) });
     }
   }
 

@@ -31,7 +31,7 @@ export async function startDemoStack(opts: DemoStackOptions): Promise<DemoStack>
   const bound = new Map(endpoints.modbusEndpoints.map((e) => [`${e.host}:${e.port}`, e.boundPort]));
   const site: SiteConfig = {
     ...demo,
-    devices: demo.devices.map((d) => ({ ...d, port: bound.get(`${d.host}:${d.port}`) ?? d.port })),
+    devices: demo.devices.map((d) => (d.protocol === 'modbus-tcp' ? { ...d, port: bound.get(`${d.host}:${d.port}`) ?? d.port } : d)),
     mqtt: { url: opts.mqttUrl, protocolVersion: 4, clientId: `feederwatch-test-${process.pid}` },
     influx: opts.influx ? { ...opts.influx, protocol: 'http' } : undefined,
   };

@@ -1,11 +1,11 @@
 /**
- * A minimal Modbus TCP server for driver tests: real sockets, MBAP framing, FC 3 and FC 4, per-unit
- * register maps, and per-unit misbehaviour (silent, exception, malformed answer). Deliberately
+ * A minimal Modbus TCP server for driver tests: real sockets, MBAP framing, FC 1 to 4, per-unit
+ * register and bit maps, and per-unit misbehaviour (silent, exception, malformed answer). Deliberately
  * written from the specification rather than with modbus-serial's ServerTCP, so that the driver is
  * tested against an independent peer. The product simulator lives in simulators/; this is not it.
  *
- * A register that was never set does not exist: a read touching it answers exception 2
- * (Illegal Data Address), as real devices do.
+ * A register (coil, discrete input) that was never set does not exist: a read touching it answers
+ * exception 2 (Illegal Data Address), as real devices do.
  */
 import { createServer, type Server, type Socket } from 'node:net';
 
@@ -22,10 +22,13 @@ export type UnitMode =
   | { kind: 'hangup' };
 
 export type TestRegisterKind = 'holding' | 'input';
+export type TestBitKind = 'coil' | 'discrete';
 
 interface Unit {
   holding: Map<number, number>;
   input: Map<number, number>;
+  coil: Map<number, number>;
+  discrete: Map<number, number>;
   mode: UnitMode;
 }
 
@@ -49,13 +52,17 @@ export class ModbusTestServer {
   connectionsAccepted = 0;
   private readonly requestWaiters = new Set<(request: ServedRequest) => void>();
 
-  private constructor(private readonly host: string) {
+  private constructor(
+    private readonly host: string,
+    /** Whether `requests` records every request (a benchmark serving millions turns it off). */
+    private readonly recordRequests: boolean,
+  ) {
     this.server = createServer((socket) => this.accept(socket));
   }
 
   /** Starts a server on `host` and a free port (or the given one). */
-  static async start(options: { host?: string; port?: number } = {}): Promise<ModbusTestServer> {
-    const server = new ModbusTestServer(options.host ?? '127.0.0.1');
+  static async start(options: { host?: string; port?: number; recordRequests?: boolean } = {}): Promise<ModbusTestServer> {
+    const server = new ModbusTestServer(options.host ?? '127.0.0.1', options.recordRequests ?? true);
     await server.listen(options.port ?? 0);
     return server;
   }
@@ -106,6 +113,12 @@ export class ModbusTestServer {
     values.forEach((value, i) => map.set(address + i, value & 0xffff));
   }
 
+  /** Sets coils or discrete inputs from `address` on, one 0/1 per element. */
+  setBits(unitId: number, kind: TestBitKind, address: number, bits: readonly number[]): void {
+    const map = this.unit(unitId)[kind];
+    bits.forEach((bit, i) => map.set(address + i, bit !== 0 ? 1 : 0));
+  }
+
   setMode(unitId: number, mode: UnitMode): void {
     this.unit(unitId).mode = mode;
   }
@@ -134,7 +147,7 @@ export class ModbusTestServer {
   private unit(unitId: number): Unit {
     let unit = this.units.get(unitId);
     if (unit === undefined) {
-      unit = { holding: new Map(), input: new Map(), mode: { kind: 'normal' } };
+      unit = { holding: new Map(), input: new Map(), coil: new Map(), discrete: new Map(), mode: { kind: 'normal' } };
       this.units.set(unitId, unit);
     }
     return unit;
@@ -176,8 +189,8 @@ export class ModbusTestServer {
     const address = frame.length >= 10 ? frame.readUInt16BE(8) : 0;
     const count = frame.length >= 12 ? frame.readUInt16BE(10) : 0;
     const request: ServedRequest = { unitId, functionCode, address, count };
-    this.requests.push(request);
-    for (const waiter of [...this.requestWaiters]) waiter(request);
+    if (this.recordRequests) this.requests.push(request);
+    if (this.requestWaiters.size > 0) for (const waiter of [...this.requestWaiters]) waiter(request);
 
     const unit = this.unit(unitId);
     const respond = (pdu: Buffer): Buffer => {
@@ -204,6 +217,21 @@ export class ModbusTestServer {
         break;
     }
 
+    if (functionCode === 1 || functionCode === 2) {
+      // Modbus Application Protocol v1.1b3, 6.1/6.2: 1..2000 bits, packed LSB first.
+      if (frame.length !== 12 || count < 1 || count > 2000) return exception(3);
+      const bits = functionCode === 1 ? unit.coil : unit.discrete;
+      const bytes = Math.ceil(count / 8);
+      const pdu = Buffer.alloc(2 + bytes);
+      pdu.writeUInt8(functionCode, 0);
+      pdu.writeUInt8(bytes, 1);
+      for (let i = 0; i < count; i++) {
+        const bit = bits.get(address + i);
+        if (bit === undefined) return exception(2);
+        if (bit !== 0) pdu[2 + (i >> 3)] = (pdu[2 + (i >> 3)] as number) | (1 << (i & 7));
+      }
+      return respond(pdu);
+    }
     if (functionCode !== 3 && functionCode !== 4) return exception(1);
     if (frame.length !== 12 || count < 1 || count > 125) return exception(3);
     const map = functionCode === 3 ? unit.holding : unit.input;

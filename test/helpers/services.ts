@@ -3,7 +3,7 @@
  * free loopback port in its own temporary folder and stopped (and the folder removed) by `stop()`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -76,14 +76,32 @@ async function stopChild(child: ChildProcess): Promise<void> {
 
 const MOSQUITTO_PATHS = ['/usr/sbin/mosquitto', '/usr/bin/mosquitto'];
 
-export async function startMosquitto(): Promise<RunningService> {
+export interface MosquittoOptions {
+  /** Require this user (password file made with mosquitto_passwd); anonymous clients are refused. */
+  user?: { username: string; password: string };
+  /** TLS listener with these PEM files; `requireClientCertificate` makes it mutual TLS. */
+  tls?: { caFile: string; certFile: string; keyFile: string; requireClientCertificate: boolean };
+}
+
+export async function startMosquitto(opts: MosquittoOptions = {}): Promise<RunningService> {
   const dir = await mkdtemp(join(tmpdir(), 'fw-mosquitto-'));
+  // Started as root, mosquitto drops to the `mosquitto` user: it must be able to read what we give it.
+  await chmod(dir, 0o755);
   const port = await freePort();
   const conf = join(dir, 'mosquitto.conf');
-  await writeFile(
-    conf,
-    [`listener ${port} 127.0.0.1`, 'allow_anonymous true', 'persistence false', 'log_dest stderr', 'log_type error', 'log_type warning'].join('\n') + '\n',
-  );
+  const lines = [`listener ${port} 127.0.0.1`, 'persistence false', 'log_dest stderr', 'log_type error', 'log_type warning'];
+  if (opts.user) {
+    const passwordFile = join(dir, 'passwd');
+    await runTool('mosquitto_passwd', ['-c', '-b', passwordFile, opts.user.username, opts.user.password]);
+    await chmod(passwordFile, 0o644);
+    lines.push('allow_anonymous false', `password_file ${passwordFile}`);
+  } else {
+    lines.push('allow_anonymous true');
+  }
+  if (opts.tls) {
+    lines.push(`cafile ${opts.tls.caFile}`, `certfile ${opts.tls.certFile}`, `keyfile ${opts.tls.keyFile}`, `require_certificate ${opts.tls.requireClientCertificate}`);
+  }
+  await writeFile(conf, lines.join('\n') + '\n');
   const { existsSync } = await import('node:fs');
   const bin = MOSQUITTO_PATHS.find((p) => existsSync(p)) ?? 'mosquitto';
   const { child, output } = spawnLogged(bin, ['-c', conf]);
@@ -91,7 +109,7 @@ export async function startMosquitto(): Promise<RunningService> {
   return {
     host: '127.0.0.1',
     port,
-    url: `mqtt://127.0.0.1:${port}`,
+    url: `${opts.tls ? 'mqtts' : 'mqtt'}://127.0.0.1:${port}`,
     output,
     stop: async () => {
       await stopChild(child);
@@ -100,9 +118,41 @@ export async function startMosquitto(): Promise<RunningService> {
   };
 }
 
-export async function startInfluxd(): Promise<RunningService> {
+async function runTool(cmd: string, args: string[]): Promise<void> {
+  const { child, output } = spawnLogged(cmd, args);
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  if (code !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${code}):\n${output()}`);
+}
+
+export interface TestPki {
+  dir: string;
+  caFile: string;
+  serverCert: string;
+  serverKey: string;
+  clientCert: string;
+  clientKey: string;
+}
+
+/** A throwaway CA with a server certificate for 127.0.0.1 and a client certificate, made with openssl. */
+export async function makeTestPki(): Promise<TestPki> {
+  const dir = await mkdtemp(join(tmpdir(), 'fw-pki-'));
+  await chmod(dir, 0o755);
+  const f = (name: string): string => join(dir, name);
+  await runTool('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=feederwatch test CA', '-keyout', f('ca.key'), '-out', f('ca.pem')]);
+  await writeFile(f('server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
+  for (const who of ['server', 'client']) {
+    await runTool('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=feederwatch test ${who}`, '-keyout', f(`${who}.key`), '-out', f(`${who}.csr`)]);
+    const ext = who === 'server' ? ['-extfile', f('server.ext')] : [];
+    await runTool('openssl', ['x509', '-req', '-in', f(`${who}.csr`), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-days', '2', '-out', f(`${who}.pem`), ...ext]);
+  }
+  // Readable by a broker that dropped root privileges (test keys only).
+  for (const name of ['ca.pem', 'server.pem', 'server.key', 'client.pem', 'client.key']) await chmod(f(name), 0o644);
+  return { dir, caFile: f('ca.pem'), serverCert: f('server.pem'), serverKey: f('server.key'), clientCert: f('client.pem'), clientKey: f('client.key') };
+}
+
+export async function startInfluxd(opts: { port?: number } = {}): Promise<RunningService> {
   const dir = await mkdtemp(join(tmpdir(), 'fw-influxd-'));
-  const port = await freePort();
+  const port = opts.port ?? (await freePort());
   const rpcPort = await freePort();
   const conf = join(dir, 'influxdb.conf');
   await writeFile(

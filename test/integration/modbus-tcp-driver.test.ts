@@ -5,7 +5,7 @@
 import { createServer } from 'node:net';
 import t from 'tap';
 import { systemClock } from '../../gateway/clock.js';
-import type { ModbusTcpDeviceConfig, PointConfig } from '../../gateway/config/site-config.js';
+import type { ModbusPointConfig as PointConfig, ModbusTcpDeviceConfig } from '../../drivers/device-config.js';
 import type { Reading, ReadErrorCode } from '../../drivers/reading.js';
 import { ModbusTcpDriver } from '../../drivers/modbus/tcp-driver.js';
 import { ModbusTestServer } from '../helpers/modbus-test-server.js';
@@ -53,7 +53,7 @@ const allCode =
     batch.every((r) => r.quality === 'bad' && r.error !== undefined && codes.includes(r.error.code));
 
 function pt(name: string, fields: Partial<PointConfig> & Pick<PointConfig, 'address' | 'type'>): PointConfig {
-  return { name, function: 'holding', wordOrder: 'ABCD', scale: 1, offset: 0, ...fields };
+  return { name, function: 'holding', wordOrder: 'ABCD', scale: 1, offset: 0, priority: 'fast', ...fields };
 }
 
 function device(
@@ -61,7 +61,7 @@ function device(
   port: number,
   unitId: number,
   points: PointConfig[],
-  timing: { pollIntervalMs?: number; timeoutMs?: number } = {},
+  timing: { pollIntervalMs?: number; timeoutMs?: number; slowPollIntervalMs?: number; maxGap?: number } = {},
 ): ModbusTcpDeviceConfig {
   return {
     id,
@@ -70,7 +70,10 @@ function device(
     port,
     unitId,
     pollIntervalMs: timing.pollIntervalMs ?? 100,
+    slowPollIntervalMs: timing.slowPollIntervalMs ?? 1000,
     timeoutMs: timing.timeoutMs ?? 300,
+    maxGap: timing.maxGap ?? 8,
+    maxRegisters: 125,
     binds: { customer: id },
     points,
   };
@@ -221,6 +224,90 @@ t.test('modbus tcp driver', async (t) => {
     await recorder.next(allCode('BAD_RESPONSE'), 2000, 'bad response batch');
     server.setMode(2, { kind: 'normal' });
     await recorder.next((b) => b[0]?.quality === 'good', 2000, 'good again');
+  });
+
+  t.test('slow points are read every slowPollIntervalMs, fast ones every poll', async (t) => {
+    server.setRegisters(50, 'holding', 0, [230]);
+    server.setRegisters(50, 'holding', 100, [0, 4321]);
+    const { driver, recorder } = await startDriver(
+      t,
+      device('meter-priorities', server.port, 50, [pt('v', { address: 0, type: 'uint16' }), pt('kwh', { address: 100, type: 'uint32', priority: 'slow' })], {
+        pollIntervalMs: 50,
+        slowPollIntervalMs: 300,
+      }),
+    );
+    await recorder.until(() => recorder.batches.length >= 16, 5000, '16 polls');
+    const full = recorder.batches.filter((b) => b.length === 2);
+    const fast = recorder.batches.filter((b) => b.length === 1);
+    t.same(recorder.batches[0]?.map((r) => [r.point, r.value]), [
+      ['v', 230],
+      ['kwh', 4321],
+    ], 'the first poll reads everything');
+    t.ok(fast.every((b) => b[0]?.point === 'v' && b[0]?.value === 230), 'fast polls read the fast point');
+    const times = full.map((b) => b[0]?.gatewayTs ?? 0);
+    for (let i = 1; i < times.length; i++) {
+      const gap = (times[i] as number) - (times[i - 1] as number);
+      t.ok(gap >= 250 && gap <= 400, `full polls ${gap} ms apart`);
+    }
+    t.ok(full.length >= 2 && full.length <= 4, `${full.length} full polls in ${recorder.batches.length}`);
+    const stats = driver.getStats();
+    t.equal(stats.slowPolls, server.requestsFor(50).filter((r) => r.address === 100).length);
+    t.equal(stats.requests, server.requestsFor(50).length);
+  });
+
+  t.test('coils and discrete inputs are read with FC 1 and FC 2', async (t) => {
+    server.setBits(51, 'coil', 0, [1, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+    server.setBits(51, 'discrete', 20, [0, 1]);
+    const { recorder } = await startDriver(
+      t,
+      device('ftu-bits', server.port, 51, [
+        pt('breakerClosed', { function: 'coil', address: 0, type: 'bit' }),
+        pt('lockout', { function: 'coil', address: 9, type: 'bit' }),
+        pt('faultA', { function: 'discrete', address: 20, type: 'bit' }),
+        pt('faultB', { function: 'discrete', address: 21, type: 'bit' }),
+      ]),
+    );
+    const batch = await recorder.next(() => true, 2000, 'first batch');
+    t.same(
+      batch.map((r) => [r.point, r.quality, r.value]),
+      [
+        ['breakerClosed', 'good', 1],
+        ['lockout', 'good', 1],
+        ['faultA', 'good', 0],
+        ['faultB', 'good', 1],
+      ],
+    );
+    t.same(server.requestsFor(51).slice(0, 2), [
+      { unitId: 51, functionCode: 1, address: 0, count: 10 },
+      { unitId: 51, functionCode: 2, address: 20, count: 2 },
+    ]);
+  });
+
+  t.test('a block refused with exception 2 is read point by point, and the split is kept', async (t) => {
+    // Registers 0 and 2 exist, 1 does not: the planned block 0..2 fails.
+    server.setRegisters(52, 'holding', 0, [11]);
+    server.setRegisters(52, 'holding', 2, [22]);
+    const { recorder } = await startDriver(
+      t,
+      device('meter-gappy', server.port, 52, [pt('a', { address: 0, type: 'uint16' }), pt('b', { address: 2, type: 'uint16' })]),
+    );
+    const first = await recorder.next(() => true, 2000, 'first batch');
+    t.same(
+      first.map((r) => [r.point, r.quality, r.value]),
+      [
+        ['a', 'good', 11],
+        ['b', 'good', 22],
+      ],
+    );
+    await recorder.until(() => recorder.batches.length >= 3, 2000, 'three batches');
+    t.ok(recorder.batches.every(allGood));
+    t.same(
+      server
+        .requestsFor(52)
+        .slice(0, 7)
+        .map((r) => `${r.address}+${r.count}`),
+      ['0+3', '0+1', '2+1', '0+1', '2+1', '0+1', '2+1'],
+    );
   });
 
   t.test('a silent unit gives TIMEOUT readings, not zeros, and the connection is reopened', async (t) => {

@@ -173,7 +173,8 @@ t.test('FTU and meter registers in the normal configuration', async (t) => {
 
 t.test('Modbus exceptions', async (t) => {
   const { ftu, meters } = await startSimulator(t);
-  t.same(await ftu.request(2, [1, 0, 0, 0, 1]), Buffer.from([0x81, 1]), 'FC 1: illegal function');
+  t.same(await ftu.request(2, [5, 0, 0, 0xff, 0]), Buffer.from([0x85, 1]), 'FC 5: illegal function');
+  t.same(await ftu.request(2, [1, 0, 0, 0, 1]), Buffer.from([0x81, 2]), 'FC 1 on a device without coils: illegal data address');
   t.same(await meters.read(14, 0, 2), { exception: 2 }, 'below the meter map');
   t.same(await meters.read(14, 0x2012, 3), { exception: 2 }, 'one register past the end');
   t.same(await meters.read(14, 0x2006, 2, 4), { exception: 2 }, 'no input registers on the meter');

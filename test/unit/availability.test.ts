@@ -22,3 +22,22 @@ t.test('online on the first good poll, offline after three failed polls, online 
   t.equal(tracker.observe('unknown', ok(7000)), null);
   t.end();
 });
+
+t.test('degraded while part of a poll fails; a sentinel (NO_DATA) is not a failure', (t) => {
+  const tracker = new AvailabilityTracker(['ftu'], new EventSequence('site'));
+  const r = (point: string, ok: boolean, ts: number, code: 'MODBUS_EXCEPTION' | 'NO_DATA' = 'MODBUS_EXCEPTION'): Reading =>
+    ok
+      ? { deviceId: 'ftu', point, value: 1, quality: 'good', sourceTs: ts, gatewayTs: ts }
+      : { deviceId: 'ftu', point, value: null, quality: 'bad', sourceTs: ts, gatewayTs: ts, error: { code, message: code === 'NO_DATA' ? 'sentinel 0xFFFF' : 'Modbus exception 2 (Illegal Data Address)', retryable: false } };
+  t.match(tracker.observe('ftu', [r('position', true, 1000), r('energy', false, 1000, 'NO_DATA')]), { state: 'online', previousState: 'unknown' });
+  t.match(tracker.observe('ftu', [r('position', true, 2000), r('ia', false, 2000)]), {
+    state: 'degraded',
+    previousState: 'online',
+    consecutiveErrors: 0,
+    lastGoodAt: '1970-01-01T00:00:02.000Z',
+    error: 'MODBUS_EXCEPTION: Modbus exception 2 (Illegal Data Address)',
+  });
+  t.equal(tracker.observe('ftu', [r('position', true, 3000), r('ia', false, 3000)]), null, 'still degraded: no event');
+  t.match(tracker.observe('ftu', [r('position', true, 4000), r('ia', true, 4000)]), { state: 'online', previousState: 'degraded', error: null });
+  t.end();
+});

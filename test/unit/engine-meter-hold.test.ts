@@ -63,3 +63,43 @@ t.test('voltage back within the hold: nothing happened', (t) => {
   t.equal(engine.activeOutages().length, 0);
   t.end();
 });
+
+t.test('a loss held across a momentary trip (opened and reclosed within the hold) is not a meter outage', (t) => {
+  const engine = engineWithHold();
+  t.strictSame(engine.apply([volts('C141', 0, T0)]), []);
+  const trip = engine.apply([{ kind: 'switch.position', switchId: 'F1-CB', position: 'open', ts: T0 + 1000 }]);
+  t.same(outages(trip).map((o) => o.causeDevice), ['F1-CB']);
+  const reclose = engine.apply([{ kind: 'switch.position', switchId: 'F1-CB', position: 'closed', ts: T0 + 2000 }]);
+  t.same(reclose.map((e) => e.type), ['outage.restored']);
+  t.strictSame(engine.tick(T0 + HOLD + 1000), [], 'the held loss belonged to the trip');
+  t.equal(engine.activeOutages().length, 0);
+  // A loss reported after the reclose starts a new hold, and only that one can become an outage.
+  t.strictSame(engine.apply([volts('C141', 0, T0 + 3000)]), []);
+  const late = engine.tick(T0 + 3000 + HOLD);
+  t.same(outages(late).map((o) => [o.cause, o.customers, o.startedAt]), [['meterVoltageLoss', ['C141'], '2024-05-01T08:00:03.000Z']]);
+  t.end();
+});
+
+t.test('observation times beyond what a Date can hold are ignored, not thrown mid-batch', (t) => {
+  const engine = engineWithHold();
+  const events = engine.apply([
+    { kind: 'switch.position', switchId: 'F1-CB', position: 'open', ts: T0 },
+    { kind: 'switch.position', switchId: 'F2-CB', position: 'open', ts: 1e16 },
+  ]);
+  t.same(events.map((e) => e.seq), [1], 'the good observation still gives its event');
+  t.equal(engine.ignoredObservations, 1);
+  t.ok(engine.isEnergized('F2-S1'), 'the bad observation changed nothing');
+  t.end();
+});
+
+t.test('stateVersion moves only when energization or a reported position changes', (t) => {
+  const engine = engineWithHold();
+  const v0 = engine.stateVersion;
+  engine.apply([{ kind: 'switch.position', switchId: 'F1-CB', position: 'closed', ts: T0 }]);
+  t.equal(engine.stateVersion, v0, 'same position again: no change');
+  engine.apply([volts('C111', 230, T0)]);
+  t.equal(engine.stateVersion, v0, 'meter readings: no change');
+  engine.apply([{ kind: 'switch.position', switchId: 'F1-CB', position: 'open', ts: T0 + 1 }]);
+  t.ok(engine.stateVersion > v0, 'a trip: changed');
+  t.end();
+});

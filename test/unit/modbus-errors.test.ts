@@ -8,7 +8,7 @@ function withFields(message: string, fields: Record<string, unknown>): Error {
 
 t.test('modbus exceptions name the code and say whether a retry can help', (t) => {
   const illegal = toReadError(withFields('Modbus exception 2: Illegal data address', { modbusCode: 2 }), 'request', 1000);
-  t.same(illegal, { code: 'MODBUS_EXCEPTION', message: 'Modbus exception 2 (Illegal Data Address)', retryable: false });
+  t.same(illegal, { code: 'MODBUS_EXCEPTION', message: 'Modbus exception 2 (Illegal Data Address)', retryable: false, exceptionCode: 2 });
   const busy = toReadError(withFields('Modbus exception 6', { modbusCode: 6 }), 'request', 1000);
   t.equal(busy.code, 'MODBUS_EXCEPTION');
   t.equal(busy.retryable, true);

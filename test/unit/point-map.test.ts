@@ -9,6 +9,7 @@ const point = (p: Partial<PointConfig> & { name: string; address: number }): Poi
   wordOrder: 'ABCD',
   scale: 1,
   offset: 0,
+  priority: 'fast',
   ...p,
 });
 
@@ -20,6 +21,9 @@ const devices: DeviceConfig[] = [
     port: 502,
     unitId: 1,
     pollIntervalMs: 1000,
+    slowPollIntervalMs: 10_000,
+    maxGap: 8,
+    maxRegisters: 125,
     timeoutMs: 500,
     binds: { switch: 'SW1' },
     points: [
@@ -35,6 +39,9 @@ const devices: DeviceConfig[] = [
     port: 502,
     unitId: 2,
     pollIntervalMs: 1000,
+    slowPollIntervalMs: 10_000,
+    maxGap: 8,
+    maxRegisters: 125,
     timeoutMs: 500,
     binds: { customer: 'C1' },
     points: [point({ name: 'ua', address: 0x2006, type: 'float32', observe: 'meter.voltage' }), point({ name: 'p', address: 0x2012, type: 'float32' })],

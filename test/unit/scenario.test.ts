@@ -95,11 +95,11 @@ t.test('errors name the step index and key', async (t) => {
   );
   t.equal(
     errorOf('name: x\nsteps:\n  - { at: 1s, fault: A-S1, clearFault: A-S1 }\n').message,
-    'test.yaml: steps[0].clearFault: needs exactly one action of fault, clearFault, switch, meterLink, found fault, clearFault',
+    'test.yaml: steps[0].clearFault: needs exactly one action of fault, clearFault, switch, meterLink, deviceFault, found fault, clearFault',
   );
   t.equal(
     errorOf('name: x\nsteps:\n  - { at: 1s }\n').message,
-    'test.yaml: steps[0]: needs exactly one action of fault, clearFault, switch, meterLink, found none',
+    'test.yaml: steps[0]: needs exactly one action of fault, clearFault, switch, meterLink, deviceFault, found none',
   );
   t.equal(
     errorOf('name: x\nsteps:\n  - { at: 20s, fault: A-S1 }\n  - { at: 10s, clearFault: A-S1 }\n').message,

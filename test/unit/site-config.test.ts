@@ -1,6 +1,9 @@
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import t from 'tap';
 import { loadSiteConfig, parseSiteConfig, SiteConfigError, type ConfigIssue } from '../../gateway/config/load-site.js';
+import type { ModbusDeviceConfig, OpcUaDeviceConfig, SiteConfig } from '../../gateway/config/site-config.js';
 
 const DEMO = 'config/sites/demo.yaml';
 
@@ -20,6 +23,18 @@ function parseError(text: string, env: Record<string, string | undefined> = {}):
 }
 
 const paths = (issues: readonly ConfigIssue[]): string[] => issues.map((issue) => issue.path);
+
+function modbus(site: SiteConfig, index: number): ModbusDeviceConfig {
+  const device = site.devices[index];
+  if (device === undefined || device.protocol === 'opcua') throw new Error(`device ${index} is not a Modbus device`);
+  return device;
+}
+
+function opcua(site: SiteConfig, index: number): OpcUaDeviceConfig {
+  const device = site.devices[index];
+  if (device?.protocol !== 'opcua') throw new Error(`device ${index} is not an OPC UA device`);
+  return device;
+}
 
 // A small valid site; tests append or replace lines to make one point.
 const MINIMAL = `
@@ -54,19 +69,24 @@ t.test('the demo site loads with defaults applied', async (t) => {
     ['F1-CB', 'F1-R1', 'F1-LS1', 'F1-FU1', 'TIE-12'],
   );
   t.same(site.feeders[1]?.transformers[1]?.customers, ['C20201', 'C20202']);
-  // faultFlag has no wordOrder, scale or offset in the file.
-  t.equal(site.devices[0]?.points[1]?.wordOrder, 'ABCD');
-  t.equal(site.devices[0]?.points[1]?.scale, 1);
-  t.equal(site.devices[0]?.points[1]?.offset, 0);
-  t.equal(site.devices[0]?.points[0]?.encoding, 'doublePoint');
-  t.equal(site.devices[6]?.points[0]?.address, 0x2006);
-  t.equal(site.devices[6]?.points[0]?.scale, 0.1);
-  t.equal(site.devices[0]?.pollIntervalMs, 500);
+  const ftu = modbus(site, 0);
+  t.equal(ftu.template, undefined);
+  t.equal(ftu.pollIntervalMs, 500);
+  t.equal(ftu.slowPollIntervalMs, 60_000);
+  t.equal(ftu.points[0]?.encoding, 'doublePoint');
+  // faultFlag has no wordOrder, scale, offset or priority in the file.
+  t.match(ftu.points[1], { name: 'faultFlag', address: 1, wordOrder: 'ABCD', scale: 1, offset: 0, priority: 'fast' });
+  const meter = modbus(site, 6);
+  t.equal(meter.template, 'chint-dtsu666');
+  t.match(meter.points.find((p) => p.name === 'ua'), { address: 0x2006, scale: 0.1, observe: 'meter.voltage' });
+  t.match(meter.points.find((p) => p.name === 'importEnergy'), { address: 0x401e, priority: 'slow' });
   t.equal(site.thresholds.meterVoltageLossV, 110);
   t.equal(site.thresholds.meterLossHoldMs, 5000);
   t.same(site.simulator, { controlHost: '127.0.0.1', controlPort: 8081, meterNominalV: 220 });
   t.same(site.mqtt, { url: 'mqtt://127.0.0.1:1883', clientId: 'feederwatch-demo-xixi', protocolVersion: 4 });
   t.equal(site.influx, undefined);
+  t.same(site.buses, []);
+  t.equal(site.opcua, undefined);
   t.notOk('pointSets' in site, 'pointSets is only for YAML anchors and is dropped');
 });
 
@@ -79,10 +99,25 @@ influx: { host: influx.local }
 `,
     { env: {} },
   );
-  const device = site.devices[0];
-  t.equal(device?.pollIntervalMs, 1000);
-  t.equal(device?.timeoutMs, 1000);
-  t.same(device?.points[0], {
+  const device = modbus(site, 0);
+  t.same(
+    { ...device, points: undefined },
+    {
+      id: 'ftu-1',
+      protocol: 'modbus-tcp',
+      host: '10.0.0.5',
+      port: 502,
+      unitId: 1,
+      binds: { switch: 'F1-SW1' },
+      pollIntervalMs: 1000,
+      slowPollIntervalMs: 60_000,
+      timeoutMs: 1000,
+      maxGap: 8,
+      maxRegisters: 125,
+      points: undefined,
+    },
+  );
+  t.same(device.points[0], {
     name: 'position',
     function: 'input',
     address: 10,
@@ -92,7 +127,9 @@ influx: { host: influx.local }
     wordOrder: 'ABCD',
     scale: 1,
     offset: 0,
+    priority: 'fast',
   });
+  t.same(site.buses, []);
   t.same(site.thresholds, { meterVoltageLossV: 110, meterLossHoldMs: 5000 });
   t.same(site.simulator, { controlHost: '127.0.0.1', controlPort: 8081, meterNominalV: 220 });
   t.same(site.mqtt, { url: 'mqtts://broker:8883', protocolVersion: 4, tls: { ca: '/etc/ca.pem', rejectUnauthorized: true } });
@@ -127,7 +164,7 @@ t.test('the returned site is deeply frozen', async (t) => {
 });
 
 // One defect per file; path and message fragment written out by hand.
-const invalidFiles: { file: string; path: string; message: string }[] = [
+const invalidFiles: { file: string; path: string; message: string | RegExp }[] = [
   { file: 'unknown-key.yaml', path: 'devices[0].pollInterval', message: 'unknown key "pollInterval"' },
   {
     file: 'bad-enum.yaml',
@@ -174,9 +211,47 @@ const invalidFiles: { file: string; path: string; message: string }[] = [
     message: 'host 127.0.0.1 port 15020 unit 1 is already used by device ftu-f1-cb',
   },
   { file: 'bad-site-id.yaml', path: 'siteId', message: "may contain only letters, digits, '_' and '-'" },
+  { file: 'unknown-template.yaml', path: 'devices[1].template', message: /^no template named "chint-dtsu667" \(looked for chint-dtsu667\.yaml in .*config\/devices\)$/ },
+  {
+    file: 'override-unknown-point.yaml',
+    path: 'devices[1].pointOverrides.u1',
+    message: 'template chint-dtsu666 has no point "u1" (its points: uab, ubc, uca, ua, ub, uc, ia, ib, ic, p, pa, pb, pc, pf, f, importEnergy, exportEnergy)',
+  },
+  { file: 'bit-without-bitindex.yaml', path: 'devices[0].points[1].bitIndex', message: 'is required with type: bit (0..15, 0 = least significant bit)' },
+  { file: 'rtu-unknown-bus.yaml', path: 'devices[0].bus', message: 'bus "RS485-9" does not exist' },
+  { file: 'duplicate-rtu-unit.yaml', path: 'devices[1].unitId', message: 'bus RS485-1 unit 3 is already used by device meter-c10101 (devices[0])' },
+  { file: 'rtu-unit-id-zero.yaml', path: 'devices[0].unitId', message: 'must be 1..247 on a serial line (0 is broadcast)' },
+  {
+    file: 'opcua-nodeid-and-browsepath.yaml',
+    path: 'devices[0].points[0].browsePath',
+    message: 'is not allowed together with nodeId: give exactly one of nodeId, browsePath',
+  },
+  {
+    file: 'opcua-without-client-block.yaml',
+    path: 'opcua',
+    message: 'is required: device ftu-f1-r1 (devices[0]) uses protocol opcua (opcua: {} takes every default, pkiDir ./pki)',
+  },
+  {
+    file: 'opcua-sign-without-policy.yaml',
+    path: 'devices[0].securityPolicy',
+    message: 'cannot be None with securityMode Sign or SignAndEncrypt: use Basic256Sha256',
+  },
+  { file: 'voltage-present-without-side.yaml', path: 'devices[0].points[1].side', message: 'is required with observe: switch.voltagePresent (source or load)' },
+  {
+    file: 'transformer-voltage-on-meter.yaml',
+    path: 'devices[0].pointOverrides.ua.observe',
+    message: 'transformer.voltage needs a device bound to a transformer (this one is bound to customer "C10101")',
+  },
+  {
+    file: 'address-below-base.yaml',
+    path: 'devices[0].points[1].address',
+    message: 'register 0 does not exist with addressBase 1 (registers are numbered from 1)',
+  },
 ];
 
 t.test('every invalid example fails with exactly its one defect', async (t) => {
+  const files = (await readdir('config/invalid')).filter((f) => f.endsWith('.yaml'));
+  t.same(invalidFiles.map((f) => f.file).sort(), files.sort(), 'every file in config/invalid is listed here');
   for (const { file, path, message } of invalidFiles) {
     t.match(await readFile(`config/invalid/${file}`, 'utf8'), /^# INVALID: .+\n/, `${file}: says what is wrong`);
     const error = await configError(() => loadSiteConfig(`config/invalid/${file}`, {}));
@@ -239,22 +314,55 @@ t.test('an empty file is one clear issue', async (t) => {
   t.same(error.issues, [{ path: '', message: 'the file must hold a mapping of site keys (siteId, feeders, devices, ...)' }]);
 });
 
+// MINIMAL with a point set shared by two devices through a YAML alias.
+const SHARED = MINIMAL.replace('devices:\n', `pointSets:
+  ftu: &ftuPoints
+    - { name: position, function: holding, address: 0, type: uint16, observe: switch.position, encoding: doublePoint }
+    - { name: faultFlag, function: holding, address: 1, type: uint16, observe: switch.faultFlag }
+    - { name: ia, function: holding, address: 2, type: float32, scale: 0.1, unit: A }
+devices:
+  - { id: ftu-cb, protocol: modbus-tcp, host: 10.0.0.5, port: 502, unitId: 2, binds: { switch: F1-CB }, points: *ftuPoints }
+  - { id: ftu-sw, protocol: modbus-tcp, host: 10.0.0.5, port: 502, unitId: 3, binds: { switch: F1-SW1 }, points: *ftuPoints }
+`);
+
 t.test('a defect in a shared point set is reported once, where it is defined', async (t) => {
-  const error = await loadDemoWith((text) => text.replace('type: uint16, observe: switch.faultFlag', 'type: uint61, observe: switch.faultFlag'));
+  const error = await parseError(SHARED.replace('type: uint16, observe: switch.faultFlag', 'type: uint61, observe: switch.faultFlag'));
   t.same(error.issues, [
     {
       path: 'pointSets.ftu[1].type',
-      message: 'must be one of int16, uint16, int32, uint32, float32',
+      message: 'must be one of int16, uint16, int32, uint32, int64, uint64, float32, float64, bit, string',
       value: 'uint61',
     },
   ]);
+  const below = await parseError(SHARED.replaceAll('unitId: 2, binds', 'unitId: 2, addressBase: 1, binds').replaceAll('unitId: 3, binds', 'unitId: 3, addressBase: 1, binds'));
+  t.same(below.issues, [{ path: 'pointSets.ftu[0].address', message: 'register 0 does not exist with addressBase 1 (registers are numbered from 1)', value: 0 }]);
 });
 
 t.test('duplicate point names are reported once per point list', async (t) => {
-  const error = await loadDemoWith((text) => text.replace('- { name: p, function', '- { name: ia, function'));
+  const error = await parseError(SHARED.replace('- { name: ia, function', '- { name: faultFlag, function'));
   t.same(error.issues, [
-    { path: 'pointSets.meter[2].name', message: 'duplicate point name, already used at pointSets.meter[1].name', value: 'ia' },
+    { path: 'pointSets.ftu[2].name', message: 'duplicate point name, already used at pointSets.ftu[1].name', value: 'faultFlag' },
   ]);
+});
+
+t.test('a shared list stays one object, also with an address base', async (t) => {
+  const site = parseSiteConfig(SHARED, { env: {} });
+  t.equal(modbus(site, 0).points, modbus(site, 1).points);
+  const based = parseSiteConfig(
+    SHARED.replace('address: 0, type: uint16', 'address: 1, type: uint16')
+      .replace('address: 1, type: uint16, observe: switch.faultFlag', 'address: 2, type: uint16, observe: switch.faultFlag')
+      .replace('address: 2, type: float32', 'address: 3, type: float32')
+      .replace('unitId: 2, binds', 'unitId: 2, addressBase: 1, binds')
+      .replace('unitId: 3, binds', 'unitId: 3, addressBase: 1, binds'),
+    { env: {} },
+  );
+  t.equal(modbus(based, 0).points, modbus(based, 1).points, 'converted once');
+  t.same(modbus(based, 0).points.map((p) => p.address), [0, 1, 2]);
+  t.same(
+    based.devices[2]?.points.map((p) => p.name),
+    ['position'],
+    'a device without addressBase keeps its own list',
+  );
 });
 
 async function loadDemoWith(edit: (text: string) => string): Promise<SiteConfigError> {
@@ -273,10 +381,15 @@ t.test('reference checks collect every issue, not just the first', async (t) => 
       .replace('breaker: F2-CB', 'breaker: F1-CB')
       .replace('customers: [C20201, C20202]', 'customers: [C20201, C20202, C20201]')
       .replace('binds: { switch: F2-SW1 }', 'binds: { switch: F2-SW9 }')
-      .replace('unitId: 17, pollIntervalMs: 1000, timeoutMs: 500, binds: { customer: C20202 }', 'unitId: 17, pollIntervalMs: 1000, timeoutMs: 500, binds: { customer: C20201 }')
+      .replace('unitId: 17, pollIntervalMs: 1000, timeoutMs: 500, template: chint-dtsu666, binds: { customer: C20202 }', 'unitId: 17, pollIntervalMs: 1000, timeoutMs: 500, template: chint-dtsu666, binds: { customer: C20201 }')
       .replace('{ id: meter-c20201,', '{ id: meter-c20103,')
-      .replace('binds: { customer: C10101 }, points: *meterPoints', 'binds: { customer: C10101 }, points: *ftuPoints'),
+      .replace('template: chint-dtsu666, binds: { customer: C10101 }', 'template: generic-ftu, binds: { customer: C10101 }'),
   );
+  const wrongBinding = (point: string, observe: string): ConfigIssue => ({
+    path: 'devices[6].template',
+    message: `point "${point}" of template generic-ftu: ${observe} needs a device bound to a switch (this one is bound to customer "C10101")`,
+    value: observe,
+  });
   t.same(error.issues, [
     { path: 'feeders[1].transformers[1].customers[2]', message: 'customer is already supplied by transformer T202 (feeders[1].transformers[1].customers[0])', value: 'C20201' },
     { path: 'feeders[0].switches[2].from', message: 'is required for a loadBreakSwitch: only the feeder breaker has no source-side section' },
@@ -284,8 +397,14 @@ t.test('reference checks collect every issue, not just the first', async (t) => 
     { path: 'feeders[1].breaker', message: 'switch "F1-CB" belongs to feeder F1, not F2', value: 'F1-CB' },
     { path: 'feeders[1].transformers[1].section', message: 'section "F1-S4" belongs to feeder F1; a transformer must be on a section of its own feeder (F2)', value: 'F1-S4' },
     { path: 'devices[5].binds.switch', message: 'switch "F2-SW9" does not exist', value: 'F2-SW9' },
-    { path: 'devices[6].points[0].observe', message: 'switch.position needs a device bound to a switch (this one is bound to customer "C10101")', value: 'switch.position' },
-    { path: 'devices[6].points[1].observe', message: 'switch.faultFlag needs a device bound to a switch (this one is bound to customer "C10101")', value: 'switch.faultFlag' },
+    wrongBinding('position', 'switch.position'),
+    wrongBinding('faultA', 'switch.faultFlag'),
+    wrongBinding('faultB', 'switch.faultFlag'),
+    wrongBinding('faultC', 'switch.faultFlag'),
+    wrongBinding('faultN', 'switch.faultFlag'),
+    wrongBinding('lockout', 'switch.lockout'),
+    wrongBinding('sourceVoltage', 'switch.voltagePresent'),
+    wrongBinding('loadVoltage', 'switch.voltagePresent'),
     { path: 'devices[21].id', message: 'duplicate device id, already used at devices[20].id', value: 'meter-c20103' },
     { path: 'devices[22].binds.customer', message: 'customer "C20201" is already bound to device meter-c20103 (devices[21])', value: 'C20201' },
   ]);
@@ -384,9 +503,9 @@ t.test('YAML merge keys work for shared device settings', async (t) => {
     'devices:\n  - &ftu\n    id: ftu-1\n',
   ) + `  - { <<: *ftu, id: ftu-2, unitId: 2, binds: { switch: F1-CB } }\n`;
   const site = parseSiteConfig(text, { env: {} });
-  t.equal(site.devices[1]?.host, '10.0.0.5');
-  t.equal(site.devices[1]?.unitId, 2);
-  t.equal(site.devices[1]?.points[0]?.name, 'position');
+  const second = site.devices[1];
+  t.match(second, { protocol: 'modbus-tcp', host: '10.0.0.5', unitId: 2 });
+  t.equal(second?.points[0]?.name, 'position');
 });
 
 t.test('a missing file is a SiteConfigError for the whole file', async (t) => {
@@ -412,4 +531,190 @@ t.test('aliases stay shared, bad aliases are reported', async (t) => {
 
   const cycle = await parseError(MINIMAL + 'pointSets:\n  loop: &loop [ *loop ]\n');
   t.same(cycle.issues, [{ path: 'pointSets.loop[0]', message: 'alias *loop is inside the node it refers to (a cycle)' }]);
+});
+
+// Two buses, RTU devices on both, an OPC UA FTU: the protocols of docs/config.md.
+const PROTOCOLS = MINIMAL.replace('devices:\n', `buses:
+  - { id: RS485-1, type: serial, path: /dev/ttyS1 }
+  - { id: DS-1, type: rtu-over-tcp, host: 10.0.0.40, port: 4001, baudRate: 19200, parity: even, stopBits: 1, interFrameGapMs: 2 }
+opcua: { applicationName: fw-mini }
+devices:
+  - { id: meter-c1, protocol: modbus-rtu, bus: RS485-1, unitId: 1, template: chint-dtsu666, binds: { customer: C1 } }
+  - { id: meter-c2, protocol: modbus-rtu, bus: DS-1, unitId: 1, pollIntervalMs: 2000, slowPollIntervalMs: 2000, maxGap: 0, maxRegisters: 40, template: eastron-sdm630, binds: { customer: C2 } }
+  - id: ftu-cb
+    protocol: opcua
+    endpointUrl: opc.tcp://10.0.0.31:4840
+    securityMode: SignAndEncrypt
+    securityPolicy: Basic256Sha256
+    username: gateway
+    password: \${FTU_PASSWORD}
+    binds: { switch: F1-CB }
+    points:
+      - { name: position, nodeId: "ns=2;s=CB.Position", observe: switch.position, encoding: doublePoint }
+      - { name: ia, browsePath: /2:CB/2:Ia, unit: A, samplingIntervalMs: 100, queueSize: 1, deadband: { type: percent, value: 2 } }
+`);
+
+t.test('buses, Modbus RTU devices and OPC UA devices, with their defaults', async (t) => {
+  const site = parseSiteConfig(PROTOCOLS, { env: { FTU_PASSWORD: 'pw' }, baseDir: '/etc/feederwatch' });
+  t.same(site.buses, [
+    { id: 'RS485-1', type: 'serial', path: '/dev/ttyS1', baudRate: 9600, parity: 'none', dataBits: 8, stopBits: 1 },
+    { id: 'DS-1', type: 'rtu-over-tcp', host: '10.0.0.40', port: 4001, baudRate: 19200, parity: 'even', dataBits: 8, stopBits: 1, interFrameGapMs: 2 },
+  ]);
+  t.same(
+    { ...modbus(site, 0), points: undefined },
+    {
+      id: 'meter-c1',
+      protocol: 'modbus-rtu',
+      bus: 'RS485-1',
+      unitId: 1,
+      template: 'chint-dtsu666',
+      binds: { customer: 'C1' },
+      pollIntervalMs: 1000,
+      slowPollIntervalMs: 60_000,
+      timeoutMs: 1000,
+      maxGap: 8,
+      maxRegisters: 125,
+      points: undefined,
+    },
+  );
+  t.match(modbus(site, 1), { protocol: 'modbus-rtu', bus: 'DS-1', maxGap: 0, maxRegisters: 40, pollIntervalMs: 2000, slowPollIntervalMs: 2000 });
+  t.same(opcua(site, 2), {
+    id: 'ftu-cb',
+    protocol: 'opcua',
+    endpointUrl: 'opc.tcp://10.0.0.31:4840',
+    securityMode: 'SignAndEncrypt',
+    securityPolicy: 'Basic256Sha256',
+    username: 'gateway',
+    password: 'pw',
+    timeoutMs: 5000,
+    binds: { switch: 'F1-CB' },
+    points: [
+      { name: 'position', nodeId: 'ns=2;s=CB.Position', observe: 'switch.position', encoding: 'doublePoint', samplingIntervalMs: 500, queueSize: 10, scale: 1, offset: 0 },
+      { name: 'ia', browsePath: '/2:CB/2:Ia', unit: 'A', samplingIntervalMs: 100, queueSize: 1, deadband: { type: 'percent', value: 2 }, scale: 1, offset: 0 },
+    ],
+  });
+  t.same(site.opcua, { applicationName: 'fw-mini', pkiDir: '/etc/feederwatch/pki', automaticallyAcceptUnknownCertificate: false });
+});
+
+t.test('opcua.pkiDir is relative to the site file', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'fw-site-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  await writeFile(join(dir, 'site.yaml'), PROTOCOLS.replace('opcua: { applicationName: fw-mini }', 'opcua: { pkiDir: ../secrets/pki }'));
+  const site = await loadSiteConfig(join(dir, 'site.yaml'), { FTU_PASSWORD: 'pw' });
+  t.equal(site.opcua?.pkiDir, join(dir, '..', 'secrets', 'pki'));
+  t.equal(site.opcua?.applicationName, 'feederwatch');
+  const absolute = parseSiteConfig(PROTOCOLS.replace('opcua: { applicationName: fw-mini }', 'opcua: { pkiDir: /var/lib/fw/pki }'), { env: { FTU_PASSWORD: 'pw' } });
+  t.equal(absolute.opcua?.pkiDir, '/var/lib/fw/pki');
+});
+
+t.test('keys of one protocol are rejected on another, with the reason', async (t) => {
+  const error = await parseError(
+    PROTOCOLS.replace('bus: RS485-1, unitId: 1,', 'bus: RS485-1, host: 10.0.0.9, unitId: 1,')
+      .replace('endpointUrl: opc.tcp://10.0.0.31:4840', 'endpointUrl: opc.tcp://10.0.0.31:4840\n    pollIntervalMs: 100\n    unitId: 1')
+      .replace('{ id: RS485-1, type: serial, path: /dev/ttyS1 }', '{ id: RS485-1, type: serial, path: /dev/ttyS1, port: 4001 }'),
+    { FTU_PASSWORD: 'pw' },
+  );
+  t.same(error.issues, [
+    { path: 'buses[0].port', message: 'does not apply to a serial bus (it has a path)', value: 4001 },
+    { path: 'devices[0].host', message: 'does not apply to a modbus-rtu device (it names its bus; line settings belong to the bus)', value: '10.0.0.9' },
+    { path: 'devices[2].unitId', message: 'does not apply to an opcua device', value: 1 },
+    { path: 'devices[2].pollIntervalMs', message: 'does not apply to an opcua device (the server pushes changes; set samplingIntervalMs per point)', value: 100 },
+  ]);
+});
+
+t.test('required keys per protocol and bus type', async (t) => {
+  const error = await parseError(
+    PROTOCOLS.replace('bus: RS485-1, unitId: 1,', 'unitId: 1,')
+      .replace('    endpointUrl: opc.tcp://10.0.0.31:4840\n', '')
+      .replace('{ id: DS-1, type: rtu-over-tcp, host: 10.0.0.40, port: 4001,', '{ id: DS-1, type: rtu-over-tcp, host: 10.0.0.40,')
+      .replace('    password: ${FTU_PASSWORD}\n', ''),
+  );
+  t.same(error.issues, [
+    { path: 'buses[1].port', message: "is required for an rtu-over-tcp bus (the serial device server's address)" },
+    { path: 'devices[0].bus', message: 'required key "bus" is missing' },
+    { path: 'devices[2].endpointUrl', message: 'required key "endpointUrl" is missing' },
+    { path: 'devices[2].password', message: 'is required with username' },
+  ]);
+});
+
+t.test('OPC UA credentials are never shown', async (t) => {
+  const error = await parseError(PROTOCOLS.replace('username: gateway', 'username: 12345').replace('password: ${FTU_PASSWORD}', 'password: ${FTU_PASSWORD}x'), {
+    FTU_PASSWORD: 'hunter2',
+  });
+  t.same(error.issues, [{ path: 'devices[2].username', message: 'must be a string', value: '<redacted>' }]);
+  t.notMatch(error.message, 'hunter2');
+  t.notMatch(error.message, '12345');
+});
+
+t.test('bus and endpoint conflicts', async (t) => {
+  const error = await parseError(
+    PROTOCOLS.replace('  - { id: DS-1,', '  - { id: RS485-2, type: serial, path: /dev/ttyS1 }\n  - { id: DS-1,')
+      .replace('{ id: meter-c2, protocol: modbus-rtu, bus: DS-1, unitId: 1,', '{ id: meter-c2, protocol: modbus-tcp, host: 10.0.0.40, port: 4001, unitId: 1,') +
+      '  - { id: ftu-sw, protocol: opcua, endpointUrl: "opc.tcp://10.0.0.31:4840", binds: { switch: F1-SW1 }, points: [{ name: p, nodeId: "i=1", observe: switch.position, encoding: singleBit }] }\n',
+    { FTU_PASSWORD: 'pw' },
+  );
+  t.same(error.issues, [
+    { path: 'buses[1].path', message: 'serial port /dev/ttyS1 is already used by bus RS485-1 (buses[0])', value: '/dev/ttyS1' },
+    { path: 'devices[1].port', message: 'host 10.0.0.40 port 4001 is the rtu-over-tcp bus DS-1; a port speaks either Modbus TCP or RTU over TCP', value: 4001 },
+    {
+      path: 'devices[4].endpointUrl',
+      message: 'device ftu-cb (devices[2]) uses this endpoint with other securityMode, securityPolicy or credentials; devices on one endpoint share one session and must agree',
+      value: 'opc.tcp://10.0.0.31:4840',
+    },
+  ]);
+});
+
+t.test('poll intervals and request sizes', async (t) => {
+  const error = await parseError(
+    MINIMAL.replace('unitId: 1\n', 'unitId: 1\n    pollIntervalMs: 1000\n    slowPollIntervalMs: 500\n    maxRegisters: 4\n') +
+      '      - { name: serial, function: holding, address: 20, type: string, length: 8 }\n',
+  );
+  t.same(error.issues, [
+    { path: 'devices[0].slowPollIntervalMs', message: 'must not be shorter than pollIntervalMs (1000)', value: 500 },
+    { path: 'devices[0].maxRegisters', message: 'point "serial" spans 8 registers, more than one request may read (4)', value: 4 },
+  ]);
+});
+
+t.test('point rules: types, functions, observe companions, sentinels', async (t) => {
+  const point = (fields: string): string => MINIMAL + `      - { name: x, ${fields} }\n`;
+  const cases: Array<[string, ConfigIssue[]]> = [
+    ['function: coil, address: 3, type: uint16', [{ path: 'devices[0].points[1].type', message: 'must be bit: a coil or discrete input is one bit', value: 'uint16' }]],
+    ['function: discrete, address: 3, type: bit, bitIndex: 2', [{ path: 'devices[0].points[1].bitIndex', message: 'must be 0 or left out: a coil or discrete input is one bit', value: 2 }]],
+    ['function: holding, address: 3, type: uint16, bitIndex: 2', [{ path: 'devices[0].points[1].bitIndex', message: 'is only allowed with type: bit', value: 2 }]],
+    ['function: holding, address: 3, type: uint16, length: 2', [{ path: 'devices[0].points[1].length', message: 'is only allowed with type: string', value: 2 }]],
+    ['function: holding, address: 3, type: uint16, phase: A', [{ path: 'devices[0].points[1].phase', message: 'is only allowed with observe: switch.faultFlag', value: 'A' }]],
+    ['function: holding, address: 3, type: uint16, side: load', [{ path: 'devices[0].points[1].side', message: 'is only allowed with observe: switch.voltagePresent', value: 'load' }]],
+    ['function: holding, address: 3, type: bit, bitIndex: 0, observe: switch.position, encoding: doublePoint', [{ path: 'devices[0].points[1].type', message: 'cannot hold a double point (two bits): use a register type such as uint16', value: 'bit' }]],
+    ['function: holding, address: 3, type: uint16, scale: 0', [{ path: 'devices[0].points[1].scale', message: 'must not be 0 (value = raw x scale + offset)', value: 0 }]],
+    ['function: holding, address: 3, type: int16, sentinels: [0xFFFF]', [{ path: 'devices[0].points[1].sentinels', message: 'sentinel 65535 can never match: an int16 holds -32768..32767' }]],
+    ['function: holding, address: 3, type: uint32, sentinels: [1.5]', [{ path: 'devices[0].points[1].sentinels', message: 'sentinel 1.5 can never match: a uint32 holds 0..4294967295' }]],
+    ['function: coil, address: 3, type: bit, sentinels: [2]', [{ path: 'devices[0].points[1].sentinels', message: 'sentinel 2 can never match: a bit holds 0..1' }]],
+    ['function: holding, address: 3, type: int64, sentinels: [0x10000000000000000]', [{ path: 'devices[0].points[1].sentinels', message: 'sentinel 18446744073709552000 does not fit in int64' }]],
+    ['function: holding, address: 65535, type: uint32', [{ path: 'devices[0].points[1].address', message: 'the point spans wire addresses 65535..65536, past the last Modbus address 65535', value: 65535 }]],
+  ];
+  for (const [fields, issues] of cases) {
+    const error = await parseError(point(fields));
+    t.same(error.issues, issues, fields);
+  }
+  const valid = parseSiteConfig(
+    point('function: coil, address: 3, type: bit, observe: switch.faultFlag, phase: N, sentinels: [1]') +
+      '      - { name: y, function: input, address: 5, type: string, length: 4 }\n      - { name: z, function: holding, address: 6, type: int64, sentinels: [0x7FFFFFFFFFFFFFFF] }\n',
+    { env: {} },
+  );
+  t.match(modbus(valid, 0).points[1], { function: 'coil', type: 'bit', phase: 'N' });
+  t.match(modbus(valid, 0).points[2], { type: 'string', length: 4 });
+});
+
+t.test('transformer bindings and what they may observe', async (t) => {
+  const site = parseSiteConfig(MINIMAL + '  - { id: ttu-1, protocol: modbus-tcp, host: 10.0.0.6, port: 502, unitId: 1, template: generic-ttu, binds: { transformer: T1 } }\n', { env: {} });
+  t.same(site.devices[1]?.binds, { transformer: 'T1' });
+  const error = await parseError(MINIMAL + '  - { id: ttu-1, protocol: modbus-tcp, host: 10.0.0.6, port: 502, unitId: 1, template: generic-ttu, binds: { transformer: T9 } }\n');
+  t.same(error.issues, [{ path: 'devices[1].binds.transformer', message: 'transformer "T9" does not exist', value: 'T9' }]);
+});
+
+t.test('OPC UA point lists can be shared through pointSets too', async (t) => {
+  const text = PROTOCOLS.replace('devices:\n', 'pointSets:\n  opc: &opcPoints\n    - { name: position, nodeId: "ns=2;s=P", observe: switch.position, encoding: singleBit }\ndevices:\n') +
+    '  - { id: ftu-sw, protocol: opcua, endpointUrl: "opc.tcp://10.0.0.32:4840", binds: { switch: F1-SW1 }, points: *opcPoints }\n';
+  const site = parseSiteConfig(text, { env: { FTU_PASSWORD: 'pw' } });
+  t.match(opcua(site, 4).points[0], { nodeId: 'ns=2;s=P', samplingIntervalMs: 500, queueSize: 10 });
 });

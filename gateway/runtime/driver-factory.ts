@@ -1,0 +1,29 @@
+/**
+ * Builds the drivers of a site: one per physical channel. A Modbus TCP device gets its own connection;
+ * the devices of one RTU bus share that bus's scheduler; OPC UA devices get one session per endpoint.
+ * Protocol stacks are imported only when a site uses them (node-opcua alone costs ~100 MB).
+ */
+import type { SiteConfig } from '../config/site-config.js';
+import type { Clock } from '../clock.js';
+import type { Logger } from '../log.js';
+import type { Driver } from '../../drivers/reading.js';
+import { ModbusTcpDriver } from '../../drivers/modbus/tcp-driver.js';
+
+export interface DriverFactoryOptions {
+  clock: Clock;
+  logger: Logger;
+}
+
+export async function createDrivers(site: SiteConfig, opts: DriverFactoryOptions): Promise<Driver[]> {
+  const drivers: Driver[] = [];
+  const unsupported: string[] = [];
+  for (const device of site.devices) {
+    if (device.protocol === 'modbus-tcp') {
+      drivers.push(new ModbusTcpDriver(device, { clock: opts.clock, logger: opts.logger.child({ module: 'modbus', deviceId: device.id }) }));
+    } else {
+      unsupported.push(`${device.id} (${device.protocol})`);
+    }
+  }
+  if (unsupported.length > 0) throw new Error(`no driver yet for devices: ${unsupported.join(', ')}`);
+  return drivers;
+}
