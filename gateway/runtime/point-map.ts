@@ -25,6 +25,9 @@ export class PointMap {
   map(readings: readonly Reading[]): Observation[] {
     const out: Observation[] = [];
     let reachability: { customerId: string; reachable: boolean; ts: number } | undefined;
+    // Fault flags of one device (per phase, zero sequence) are ORed over the batch: one observation says
+    // whether the device saw fault current, and on which phases.
+    let faultFlag: { switchId: string; phases: string[]; any: boolean; ts: number } | undefined;
     for (const reading of readings) {
       const mapped = this.devices.get(reading.deviceId);
       if (mapped === undefined) continue;
@@ -40,19 +43,39 @@ export class PointMap {
       const point = mapped.pointsByName.get(reading.point);
       if (point?.observe === undefined) continue;
       const ts = reading.sourceTs;
+      const value = reading.value;
       switch (point.observe) {
         case 'switch.position':
-          if (binds.switch !== undefined) {
-            out.push({ kind: 'switch.position', switchId: binds.switch, position: decodePosition(reading.value, point.encoding ?? 'singleBit'), ts });
-          }
+          if (binds.switch !== undefined) out.push({ kind: 'switch.position', switchId: binds.switch, position: decodePosition(value, point.encoding ?? 'singleBit'), ts });
           break;
         case 'switch.faultFlag':
-          if (binds.switch !== undefined) out.push({ kind: 'switch.faultFlag', switchId: binds.switch, fault: reading.value !== 0, ts });
+          if (binds.switch !== undefined) {
+            faultFlag ??= { switchId: binds.switch, phases: [], any: false, ts };
+            if (value !== 0) {
+              faultFlag.any = true;
+              if (point.phase !== undefined) faultFlag.phases.push(point.phase);
+            }
+            faultFlag.ts = Math.max(faultFlag.ts, ts);
+          }
+          break;
+        case 'switch.lockout':
+          if (binds.switch !== undefined) out.push({ kind: 'switch.lockout', switchId: binds.switch, lockedOut: value !== 0, ts });
+          break;
+        case 'switch.voltagePresent':
+          if (binds.switch !== undefined && point.side !== undefined) out.push({ kind: 'switch.voltagePresent', switchId: binds.switch, side: point.side, present: value !== 0, ts });
+          break;
+        case 'transformer.voltage':
+          if (binds.transformer !== undefined) out.push({ kind: 'transformer.voltage', transformerId: binds.transformer, volts: value, ts });
           break;
         case 'meter.voltage':
-          if (binds.customer !== undefined) out.push({ kind: 'meter.voltage', customerId: binds.customer, volts: reading.value, ts });
+          if (binds.customer !== undefined) out.push({ kind: 'meter.voltage', customerId: binds.customer, volts: value, ts });
           break;
       }
+    }
+    if (faultFlag !== undefined) {
+      const flag: Observation = { kind: 'switch.faultFlag', switchId: faultFlag.switchId, fault: faultFlag.any, ts: faultFlag.ts };
+      if (faultFlag.phases.length > 0) flag.phases = faultFlag.phases.sort();
+      out.push(flag);
     }
     if (reachability !== undefined) out.unshift({ kind: 'meter.reachable', ...reachability });
     // Protection raises its fault flag before it opens the breaker; hand them to the engine in that order so a

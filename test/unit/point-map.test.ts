@@ -105,3 +105,49 @@ t.test('position encodings', (t) => {
   t.equal(decodePosition(3, 'doublePoint'), 'invalid');
   t.end();
 });
+
+t.test('per-phase fault flags are ORed per poll; lockout, voltage presence and TTU voltage are observed', (t) => {
+  const ftu: DeviceConfig = {
+    ...(devices[0] as DeviceConfig & { protocol: 'modbus-tcp' }),
+    id: 'ftu-2',
+    binds: { switch: 'SW2' },
+    points: [
+      point({ name: 'position', address: 0, observe: 'switch.position', encoding: 'doublePoint' }),
+      point({ name: 'faultA', address: 1, observe: 'switch.faultFlag', phase: 'A' }),
+      point({ name: 'faultB', address: 2, observe: 'switch.faultFlag', phase: 'B' }),
+      point({ name: 'faultC', address: 3, observe: 'switch.faultFlag', phase: 'C' }),
+      point({ name: 'faultN', address: 4, observe: 'switch.faultFlag', phase: 'N' }),
+      point({ name: 'lockout', address: 5, observe: 'switch.lockout' }),
+      point({ name: 'sourceLive', address: 6, type: 'bit', bitIndex: 0, observe: 'switch.voltagePresent', side: 'source' }),
+      point({ name: 'loadLive', address: 6, type: 'bit', bitIndex: 1, observe: 'switch.voltagePresent', side: 'load' }),
+    ],
+  };
+  const ttu: DeviceConfig = {
+    ...(devices[1] as DeviceConfig & { protocol: 'modbus-tcp' }),
+    id: 'ttu-1',
+    binds: { transformer: 'T1' },
+    points: [point({ name: 'ua', address: 0, type: 'float32', observe: 'transformer.voltage' })],
+  };
+  const map = new PointMap([ftu, ttu]);
+  const batch = [
+    good('ftu-2', 'position', 1, 5000),
+    good('ftu-2', 'faultA', 1, 5000),
+    good('ftu-2', 'faultB', 0, 5000),
+    good('ftu-2', 'faultC', 1, 5000),
+    good('ftu-2', 'faultN', 0, 5000),
+    good('ftu-2', 'lockout', 1, 5000),
+    good('ftu-2', 'sourceLive', 1, 5000),
+    good('ftu-2', 'loadLive', 0, 5000),
+  ];
+  t.same(map.map(batch), [
+    { kind: 'switch.faultFlag', switchId: 'SW2', fault: true, phases: ['A', 'C'], ts: 5000 },
+    { kind: 'switch.lockout', switchId: 'SW2', lockedOut: true, ts: 5000 },
+    { kind: 'switch.voltagePresent', switchId: 'SW2', side: 'source', present: true, ts: 5000 },
+    { kind: 'switch.voltagePresent', switchId: 'SW2', side: 'load', present: false, ts: 5000 },
+    { kind: 'switch.position', switchId: 'SW2', position: 'open', ts: 5000 },
+  ]);
+  const quiet = batch.map((r) => (r.point.startsWith('fault') ? { ...r, value: 0 } : r));
+  t.match(map.map(quiet)[0], { kind: 'switch.faultFlag', switchId: 'SW2', fault: false }, 'all flags down: one "no fault" observation, the last phase does not win');
+  t.same(map.map([good('ttu-1', 'ua', 219.5, 6000)]), [{ kind: 'transformer.voltage', transformerId: 'T1', volts: 219.5, ts: 6000 }]);
+  t.end();
+});

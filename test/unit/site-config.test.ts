@@ -70,12 +70,12 @@ t.test('the demo site loads with defaults applied', async (t) => {
   );
   t.same(site.feeders[1]?.transformers[1]?.customers, ['C20201', 'C20202']);
   const ftu = modbus(site, 0);
-  t.equal(ftu.template, undefined);
+  t.equal(ftu.template, 'generic-ftu');
   t.equal(ftu.pollIntervalMs, 500);
   t.equal(ftu.slowPollIntervalMs, 60_000);
   t.equal(ftu.points[0]?.encoding, 'doublePoint');
-  // faultFlag has no wordOrder, scale, offset or priority in the file.
-  t.match(ftu.points[1], { name: 'faultFlag', address: 1, wordOrder: 'ABCD', scale: 1, offset: 0, priority: 'fast' });
+  // faultA has no wordOrder, scale, offset or priority in the template.
+  t.match(ftu.points[1], { name: 'faultA', address: 1, wordOrder: 'ABCD', scale: 1, offset: 0, priority: 'fast', phase: 'A', observe: 'switch.faultFlag' });
   const meter = modbus(site, 6);
   t.equal(meter.template, 'chint-dtsu666');
   t.match(meter.points.find((p) => p.name === 'ua'), { address: 0x2006, scale: 0.1, observe: 'meter.voltage' });
