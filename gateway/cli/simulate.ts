@@ -46,6 +46,9 @@ Exit codes: 0 stopped by a signal, 1 failed at run time, 2 invalid configuration
     const endpoints = await simulator.start();
     ctx.stdout(`simulator for site ${site.siteId}: control API on ${endpoints.controlUrl}\n`);
     for (const e of endpoints.modbusEndpoints) ctx.stdout(`  Modbus TCP on ${e.host}:${e.boundPort}\n`);
+    for (const b of endpoints.rtuBuses) {
+      ctx.stdout(b.type === 'serial' ? `  Modbus RTU bus ${b.busId} on pseudo-terminal ${b.path}\n` : `  Modbus RTU bus ${b.busId} over TCP on ${b.host}:${b.boundPort}\n`);
+    }
     if (scenario) ctx.stdout(`  playing scenario "${scenario.name}"${scenario.loop ? ' (looping)' : ''}\n`);
     const signal = await waitForStopSignal();
     logger.info('stopping', { signal });

@@ -3,7 +3,7 @@
  * the devices of one RTU bus share that bus's scheduler; OPC UA devices get one session per endpoint.
  * Protocol stacks are imported only when a site uses them (node-opcua alone costs ~100 MB).
  */
-import type { SiteConfig } from '../config/site-config.js';
+import type { ModbusRtuDeviceConfig, SiteConfig } from '../config/site-config.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { Driver } from '../../drivers/reading.js';
@@ -20,9 +20,16 @@ export async function createDrivers(site: SiteConfig, opts: DriverFactoryOptions
   for (const device of site.devices) {
     if (device.protocol === 'modbus-tcp') {
       drivers.push(new ModbusTcpDriver(device, { clock: opts.clock, logger: opts.logger.child({ module: 'modbus', deviceId: device.id }) }));
-    } else {
+    } else if (device.protocol !== 'modbus-rtu') {
       unsupported.push(`${device.id} (${device.protocol})`);
     }
+  }
+  // One scheduler per RTU line, shared by every unit id on it: exactly one request in flight on the wire.
+  for (const bus of site.buses) {
+    const devices = site.devices.filter((d): d is ModbusRtuDeviceConfig => d.protocol === 'modbus-rtu' && d.bus === bus.id);
+    if (devices.length === 0) continue;
+    const { ModbusRtuBusDriver } = await import('../../drivers/modbus/rtu/bus-driver.js');
+    drivers.push(new ModbusRtuBusDriver(bus, devices, { clock: opts.clock, logger: opts.logger.child({ module: 'modbus-rtu', bus: bus.id }) }));
   }
   if (unsupported.length > 0) throw new Error(`no driver yet for devices: ${unsupported.join(', ')}`);
   return drivers;
