@@ -12,6 +12,8 @@ export interface EnvSubstitutionResult {
    * the environment is where secrets live, whatever the key is called.
    */
   substitutedPaths: Set<string>;
+  /** The values taken from the environment (to be masked in logs wherever they appear). */
+  substitutedValues: Set<string>;
 }
 
 // `$${` is an escaped literal `${`; `${NAME}` is a reference; any other `${` is a mistake worth reporting.
@@ -24,6 +26,7 @@ const TOKEN = /\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$\{/g;
 export function substituteEnv(root: unknown, env: Env): EnvSubstitutionResult {
   const issues: ConfigIssue[] = [];
   const substitutedPaths = new Set<string>();
+  const substitutedValues = new Set<string>();
   // A YAML alias is the same JS object in several places. Copying each object once keeps the sharing
   // (one point list for thousands of meters) and reports a missing variable once, at its first path.
   const copies = new Map<object, unknown>();
@@ -44,6 +47,7 @@ export function substituteEnv(root: unknown, env: Env): EnvSubstitutionResult {
         return match;
       }
       substituted = true;
+      substitutedValues.add(value);
       return value;
     });
     if (substituted) substitutedPaths.add(path);
@@ -70,5 +74,5 @@ export function substituteEnv(root: unknown, env: Env): EnvSubstitutionResult {
     return copy;
   }
 
-  return { value: visit(root, []), issues, substitutedPaths };
+  return { value: visit(root, []), issues, substitutedPaths, substitutedValues };
 }

@@ -55,7 +55,32 @@ export function parseSiteConfig(text: string, opts: ParseSiteOptions): SiteConfi
   const { pointSets: _pointSets, templateDirs: _templateDirs, ...rest } = doc;
   const site: SiteConfig = { ...rest, devices: resolved.devices };
   if (doc.opcua !== undefined) site.opcua = { ...doc.opcua, pkiDir: resolve(baseDir, doc.opcua.pkiDir) };
-  return deepFreeze<SiteConfig>(site);
+  if (doc.mqtt?.tls !== undefined) {
+    // TLS files are read when the publisher connects: check them now, so a typo fails `validate`, not the start.
+    const tls = { ...doc.mqtt.tls };
+    for (const key of ['ca', 'cert', 'key'] as const) {
+      const file = tls[key];
+      if (file === undefined) continue;
+      tls[key] = resolve(baseDir, file);
+      if (!existsSync(tls[key]) || !statSync(tls[key]).isFile()) issues.push({ path: `mqtt.tls.${key}`, message: `file not found: ${tls[key]}`, value: file });
+    }
+    site.mqtt = { ...doc.mqtt, tls };
+  }
+  if (issues.length > 0) throw new SiteConfigError(issues, sourceName);
+  const frozen = deepFreeze<SiteConfig>(site);
+  SECRETS.set(frozen, [...substituted.substitutedValues]);
+  return frozen;
+}
+
+/** Values taken from the environment per loaded site (credentials, mostly): kept out of the config itself. */
+const SECRETS = new WeakMap<SiteConfig, string[]>();
+
+/**
+ * The values of a loaded site that came from environment variables. The logger masks them wherever they
+ * appear (a password inside a broker URL, say), whatever the key they were under.
+ */
+export function siteSecrets(site: SiteConfig): readonly string[] {
+  return SECRETS.get(site) ?? [];
 }
 
 /** The site's own template folders, absolute; a folder that does not exist is an issue. */

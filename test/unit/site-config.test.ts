@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { loadSiteConfig, parseSiteConfig, SiteConfigError, type ConfigIssue } from '../../gateway/config/load-site.js';
 import type { ModbusDeviceConfig, OpcUaDeviceConfig, SiteConfig } from '../../gateway/config/site-config.js';
+import { packagePath } from '../../gateway/paths.js';
 
 const DEMO = 'config/sites/demo.yaml';
 
@@ -90,11 +91,14 @@ t.test('the demo site loads with defaults applied', async (t) => {
   t.notOk('pointSets' in site, 'pointSets is only for YAML anchors and is dropped');
 });
 
+// Any existing file stands for a CA bundle: the loader checks that TLS files exist.
+const CA_FILE = packagePath('package.json');
+
 t.test('defaults fill every omitted optional key', async (t) => {
   const site = parseSiteConfig(
     MINIMAL +
       `
-mqtt: { url: mqtts://broker:8883, tls: { ca: /etc/ca.pem } }
+mqtt: { url: mqtts://broker:8883, tls: { ca: ${CA_FILE} } }
 influx: { host: influx.local }
 `,
     { env: {} },
@@ -132,7 +136,7 @@ influx: { host: influx.local }
   t.same(site.buses, []);
   t.same(site.thresholds, { meterVoltageLossV: 110, meterLossHoldMs: 5000 });
   t.same(site.simulator, { controlHost: '127.0.0.1', controlPort: 8081, meterNominalV: 220 });
-  t.same(site.mqtt, { url: 'mqtts://broker:8883', protocolVersion: 4, tls: { ca: '/etc/ca.pem', rejectUnauthorized: true } });
+  t.same(site.mqtt, { url: 'mqtts://broker:8883', protocolVersion: 4, tls: { ca: CA_FILE, rejectUnauthorized: true } });
   t.same(site.influx, { host: 'influx.local', port: 8086, protocol: 'http', database: 'feederwatch' });
 });
 
@@ -717,4 +721,27 @@ t.test('OPC UA point lists can be shared through pointSets too', async (t) => {
     '  - { id: ftu-sw, protocol: opcua, endpointUrl: "opc.tcp://10.0.0.32:4840", binds: { switch: F1-SW1 }, points: *opcPoints }\n';
   const site = parseSiteConfig(text, { env: { FTU_PASSWORD: 'pw' } });
   t.match(opcua(site, 4).points[0], { nodeId: 'ns=2;s=P', samplingIntervalMs: 500, queueSize: 10 });
+});
+
+t.test('MQTT TLS files must exist (relative paths resolve against the site file); env values are known secrets', async (t) => {
+  const err = (() => {
+    try {
+      parseSiteConfig(MINIMAL + `\nmqtt: { url: mqtts://broker:8883, tls: { ca: certs/ca.pem, cert: ${CA_FILE} } }\n`, { env: {}, baseDir: '/nonexistent-site-dir' });
+    } catch (e) {
+      return e;
+    }
+    return undefined;
+  })();
+  t.ok(err instanceof SiteConfigError);
+  t.same((err as SiteConfigError).issues, [{ path: 'mqtt.tls.ca', message: 'file not found: /nonexistent-site-dir/certs/ca.pem', value: 'certs/ca.pem' }]);
+
+  const { siteSecrets } = await import('../../gateway/config/load-site.js');
+  const site = parseSiteConfig(MINIMAL + '\nmqtt: { url: "mqtt://fw:${MQTT_PW}@broker:1883" }\n', { env: { MQTT_PW: 'pw-in-url-123' } });
+  t.equal(site.mqtt?.url, 'mqtt://fw:pw-in-url-123@broker:1883');
+  t.same(siteSecrets(site), ['pw-in-url-123'], 'a value from the environment is a secret whatever its key');
+});
+
+t.test('ids that would break MQTT topics are refused', async (t) => {
+  const text = MINIMAL.replace('F1-SW1', 'F1#SW1');
+  t.throws(() => parseSiteConfig(text, { env: {} }), /must not contain '\/', '\+' or '#'/);
 });
