@@ -26,6 +26,7 @@ const DEVICES = 50;
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 10);
 const WARMUP_MS = 2000;
 const SLOW_INTERVAL_MS = 1000;
+const REPEAT = Number(process.env['BENCH_REPEAT'] ?? 3);
 
 /** DTSU666 (meter-maps.md section 1): float32 ABCD holding registers, fast V/I/P/f, slow energy. */
 function dtsu666Points(): ModbusPointConfig[] {
@@ -218,17 +219,56 @@ interface Measurement {
   cpuMsPer1000Requests: number;
   cpuMsPer1000Polls: number;
   corePercent: number;
+  /** Voluntary context switches per second: how often the process slept and woke up. */
+  wakeupsPerSecond: number;
+}
+
+type PollerKind = 'bare' | 'driver' | 'driver-per-point';
+
+/**
+ * One measurement in a fresh process (`--measure`), so that JIT state and heap left by an earlier
+ * measurement do not weigh on the next; prints the Measurement as one JSON line.
+ */
+async function measureInChild(kind: PollerKind, interval: number, ports: number[]): Promise<Measurement> {
+  const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--measure', kind, String(interval), JSON.stringify(ports)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  if (code !== 0) throw new Error(`measurement ${kind} ${interval} ms exited with ${code}`);
+  return JSON.parse(out.trim().split('\n').pop() as string) as Measurement;
+}
+
+function startPoller(kind: PollerKind, interval: number, ports: number[]): Promise<Poller> {
+  switch (kind) {
+    case 'bare':
+      return startBareLoop(ports, interval);
+    case 'driver':
+      return startDrivers(ports, interval);
+    case 'driver-per-point':
+      // maxRegisters 2: every float32 is read on its own, one request per point.
+      return startDrivers(ports, interval, 2);
+  }
+}
+
+/** The median run by CPU per request (each kind is run BENCH_REPEAT times, alternating with the others). */
+function median(runs: Measurement[]): Measurement {
+  const sorted = [...runs].sort((a, b) => a.cpuMsPer1000Requests - b.cpuMsPer1000Requests);
+  return sorted[Math.floor(sorted.length / 2)] as Measurement;
 }
 
 async function measure(start: () => Promise<Poller>): Promise<Measurement> {
   const poller = await start();
   await sleep(WARMUP_MS);
   const cpu0 = process.cpuUsage();
+  const switches0 = process.resourceUsage().voluntaryContextSwitches;
   const t0 = performance.now();
   const r0 = poller.requests();
   const p0 = poller.polls();
   await sleep(SECONDS * 1000);
   const cpu = process.cpuUsage(cpu0);
+  const switches = process.resourceUsage().voluntaryContextSwitches - switches0;
   const elapsedMs = performance.now() - t0;
   const requests = poller.requests() - r0;
   const polls = poller.polls() - p0;
@@ -242,6 +282,7 @@ async function measure(start: () => Promise<Poller>): Promise<Measurement> {
     cpuMsPer1000Requests: (cpuMs / requests) * 1000,
     cpuMsPer1000Polls: (cpuMs / polls) * 1000,
     corePercent: (cpuMs / elapsedMs) * 100,
+    wakeupsPerSecond: (switches / elapsedMs) * 1000,
   };
 }
 
@@ -268,22 +309,32 @@ async function main(): Promise<void> {
 
   const { ports, child } = await startServers(DEVICES);
   try {
-    console.log(`\n${DEVICES} Modbus TCP devices (servers in a child process), ${SECONDS} s per measurement, node ${process.version}`);
-    console.log('poller                                   interval   requests/s   CPU ms/1k req (user+sys)   CPU ms/1k polls   core %');
+    console.log(
+      `\n${DEVICES} Modbus TCP devices (servers in a child process), ${SECONDS} s per measurement in a fresh process, median of ${REPEAT}, node ${process.version}`,
+    );
+    console.log('poller                                   interval   requests/s   CPU ms/1k req (user+sys)   CPU ms/1k polls   core %   wakeups/s');
     const row = (name: string, interval: number, m: Measurement): void =>
       console.log(
-        `  ${name.padEnd(38)} ${String(interval).padStart(5)} ms ${fmt(m.requestsPerSecond, 0).padStart(12)} ${`${fmt(m.cpuMsPer1000Requests, 1)} (${fmt(m.userMsPer1000Requests, 1)}+${fmt(m.systemMsPer1000Requests, 1)})`.padStart(26)} ${fmt(m.cpuMsPer1000Polls, 1).padStart(17)} ${fmt(m.corePercent).padStart(8)}`,
+        `  ${name.padEnd(38)} ${String(interval).padStart(5)} ms ${fmt(m.requestsPerSecond, 0).padStart(12)} ${`${fmt(m.cpuMsPer1000Requests, 1)} (${fmt(m.userMsPer1000Requests, 1)}+${fmt(m.systemMsPer1000Requests, 1)})`.padStart(26)} ${fmt(m.cpuMsPer1000Polls, 1).padStart(17)} ${fmt(m.corePercent).padStart(8)} ${fmt(m.wakeupsPerSecond, 0).padStart(11)}`,
       );
     const results: Array<[number, Measurement, Measurement]> = [];
     const intervals = (process.env['BENCH_INTERVALS'] ?? '40,5').split(',').map(Number);
     for (const interval of intervals) {
-      const bare = await measure(() => startBareLoop(ports, interval));
+      const bareRuns: Measurement[] = [];
+      const ourRuns: Measurement[] = [];
+      for (let i = 0; i < REPEAT; i++) {
+        bareRuns.push(await measureInChild('bare', interval, ports));
+        ourRuns.push(await measureInChild('driver', interval, ports));
+      }
+      const bare = median(bareRuns);
+      const ours = median(ourRuns);
       row('bare modbus-serial loop', interval, bare);
-      const ours = await measure(() => startDrivers(ports, interval));
       row('ModbusTcpDriver (planned)', interval, ours);
       results.push([interval, ours, bare]);
     }
-    const perPoint = await measure(() => startDrivers(ports, 40, 2));
+    const perPointRuns: Measurement[] = [];
+    for (let i = 0; i < REPEAT; i++) perPointRuns.push(await measureInChild('driver-per-point', 40, ports));
+    const perPoint = median(perPointRuns);
     row('ModbusTcpDriver, one request per point', 40, perPoint);
     const results40 = results.find(([interval]) => interval === 40);
 
@@ -306,6 +357,10 @@ async function main(): Promise<void> {
 
 if (process.argv.includes('--serve')) {
   await serve(Number(process.argv[process.argv.indexOf('--serve') + 1]));
+} else if (process.argv.includes('--measure')) {
+  const [kind, interval, ports] = process.argv.slice(process.argv.indexOf('--measure') + 1);
+  const result = await measure(() => startPoller(kind as PollerKind, Number(interval), JSON.parse(ports as string) as number[]));
+  process.stdout.write(`${JSON.stringify(result)}\n`);
 } else {
   await main();
 }

@@ -6,7 +6,7 @@
  * 100 ms). The bench writes values on the server (setValueFromSource, as the model does) and measures, per
  * change, the monotonic time from the write to the Reading reaching the driver's sink. Two loads:
  *   steady  50 random items changed every 50 ms (1,000 changes/s), for `--seconds` (default 20)
- *   burst   all 1,000 items changed at once, 20 times, 1 s apart
+ *   burst   all 1,000 items changed at once, 20 times, about 1 s apart
  * Server and driver share one process and one event loop (as the tests do); on an edge box the server is
  * another machine, so these figures include the server's own sampling work.
  *
@@ -31,7 +31,11 @@ const FTUS = 250;
 const VARIABLES: FtuVariableName[] = ['Ia', 'Ib', 'Ic', 'Uab'];
 const SAMPLING_MS = 100;
 
-const silent = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+const quiet = process.env.BENCH_LOG !== "1";
+const log = (level: string) => (msg: string, fields?: Record<string, unknown>): void => {
+  if (!quiet) process.stderr.write(`${level} ${msg} ${JSON.stringify(fields ?? {})}\n`);
+};
+const silent = { debug: log("debug"), info: log("info"), warn: log("warn"), error: log("error") };
 routeNodeOpcuaLogs(silent);
 
 /** 250 one-section feeders, one FTU on each breaker. */
@@ -63,7 +67,8 @@ function benchSite(port: number): SiteConfig {
     feeders,
     devices,
     buses: [],
-    thresholds: { meterVoltageLossV: 110, meterLossHoldMs: 0 },
+  plannedOutages: [],
+    thresholds: { meterVoltageLossV: 110, meterLossHoldMs: 0, momentaryStandard: 'DL/T 836', momentaryThresholdMs: 180_000, transformerOutShare: 0.6, selfHealingQuietMs: 30_000 },
     simulator: { controlHost: '127.0.0.1', controlPort: 0, meterNominalV: 220 },
   };
 }
@@ -109,9 +114,15 @@ async function main(): Promise<void> {
     }
   };
   const driver = new OpcUaDriver(devices, { pkiDir, applicationName: 'feederwatch-bench', automaticallyAcceptUnknownCertificate: false }, { clock: systemClock, logger: silent });
+  const stage = (what: string): void => void process.stderr.write(`[${(performance.now() / 1000).toFixed(1)} s] ${what}\n`);
+  stage('server up; connecting');
   const connectStart = performance.now();
   await driver.start(sink);
-  while (initial < devices.length * VARIABLES.length) await new Promise((resolve) => setTimeout(resolve, 50));
+  let waited = 0;
+  while (initial < devices.length * VARIABLES.length) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    if (++waited % 100 === 0) stage(`still waiting for first values: ${initial} of ${devices.length * VARIABLES.length}`);
+  }
   const connectMs = performance.now() - connectStart;
 
   let counter = 10_000;
@@ -122,6 +133,7 @@ async function main(): Promise<void> {
   };
   const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
+  stage('subscribed; warming up');
   // Warm-up (JIT, first notifications), not measured.
   for (let i = 0; i < 20; i++) {
     for (let k = 0; k < 50; k++) change(Math.floor(Math.random() * FTUS), VARIABLES[k % 4] as FtuVariableName);
@@ -130,6 +142,7 @@ async function main(): Promise<void> {
   await sleep(500);
   pending.clear();
 
+  stage(`steady load for ${STEADY_SECONDS} s`);
   const steady: number[] = [];
   collecting = steady;
   let steadySent = 0;
@@ -141,7 +154,7 @@ async function main(): Promise<void> {
       change(Math.floor(Math.random() * FTUS), VARIABLES[Math.floor(Math.random() * 4)] as FtuVariableName);
       steadySent++;
     }
-    await sleep(50);
+    await sleep(45 + Math.random() * 10);
   }
   await sleep(1000);
   const cpu = process.cpuUsage(cpuBefore);
@@ -150,16 +163,19 @@ async function main(): Promise<void> {
   const superseded = pending.size;
   pending.clear();
 
+  stage('bursts');
   const burst: number[] = [];
   collecting = burst;
   let burstSent = 0;
   for (let round = 0; round < 20; round++) {
     for (let i = 0; i < FTUS; i++) for (const v of VARIABLES) change(i, v);
     burstSent += FTUS * VARIABLES.length;
-    await sleep(1000);
+    // Jittered, so the bursts do not all fall at the same phase of the server's 100 ms sampling timers.
+    await sleep(1000 + Math.random() * SAMPLING_MS);
   }
   const burstMissing = pending.size;
 
+  stage('stopping');
   await driver.stop();
   await server.dispose();
   await rm(pkiDir, { recursive: true, force: true });

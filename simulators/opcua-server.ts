@@ -296,6 +296,15 @@ export class OpcUaFtuServer {
   }
 
   /**
+   * Test hook, while stopped: forget the server's certificate, so the next start() makes a new one (a
+   * reinstalled or replaced FTU). Clients that trusted the old one must refuse the new one.
+   */
+  async renewCertificate(): Promise<void> {
+    if (this.server !== undefined) throw new Error('renewCertificate() needs the server stopped');
+    if (this.pkiDir !== undefined) await rm(join(this.pkiDir, 'server', 'own'), { recursive: true, force: true });
+  }
+
+  /**
    * Sets one variable to a value of the caller's choosing until the next model change (tests and the
    * latency benchmark drive values without moving switches).
    */

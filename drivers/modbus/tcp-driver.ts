@@ -6,11 +6,11 @@
  * fast/slow points, decoding, exception fallback, one timeout per poll); this file is the channel: the
  * connection (`TcpChannel`, a `ModbusRequester` over modbus-serial) and the poll timer.
  *
- * Poll cycle: fixed-rate ticks every `pollIntervalMs`, the first one delayed by a phase derived from the
- * device id (so a thousand devices do not poll in the same tick). Each tick reads the fast points, and the
- * slow ones too when `slowPollIntervalMs` has passed. A tick that finds the previous poll still running is
- * skipped, never queued: one request in flight per device, and no burst of catch-up polls after a stall.
- * Each poll delivers one batch with one reading per polled point, in configured order.
+ * Poll cycle: fixed-rate ticks every `pollIntervalMs` (within a few ms), the first one delayed by a phase
+ * derived from the device id (so a thousand devices do not poll in the same tick). Each tick reads the fast
+ * points, and the slow ones too when `slowPollIntervalMs` has passed. A tick that finds the previous poll
+ * still running is skipped, never queued: one request in flight per device, and no burst of catch-up polls
+ * after a stall. Each poll delivers one batch with one reading per polled point, in configured order.
  *
  * Failures are readings too: every point of a failed block is `bad` with `value: null` and the error, never
  * a 0. While the device is unreachable each poll still delivers a bad batch (so the gateway learns, once per
@@ -83,6 +83,8 @@ export interface ModbusTcpDriverStats {
 }
 
 const DEFAULT_TIMEOUTS_BEFORE_RECONNECT = 3;
+/** Poll phases are multiples of this (see start()). */
+const TICK_GRID_MS = 5;
 
 export class ModbusTcpDriver implements Driver {
   readonly id: string;
@@ -96,7 +98,12 @@ export class ModbusTcpDriver implements Driver {
   private sink: ReadingSink | null = null;
   private started = false;
   private stopped = false;
+  /** The one-shot timer that starts (or re-aligns) the ticks. */
   private timer: NodeJS.Timeout | null = null;
+  /** The interval that ticks once started. */
+  private ticker: NodeJS.Timeout | null = null;
+  /** How far a tick may be from its due time before the interval is re-aligned. */
+  private readonly maxDriftMs: number;
   /** Monotonic time (performance.now()) of the next tick. */
   private nextDue = 0;
   private inFlight: Promise<void> | null = null;
@@ -117,6 +124,7 @@ export class ModbusTcpDriver implements Driver {
     if (!(device.pollIntervalMs > 0)) throw new RangeError(`device ${device.id}: pollIntervalMs must be > 0`);
     this.id = device.id;
     this.deviceIds = [device.id];
+    this.maxDriftMs = Math.min(Math.max(2, device.pollIntervalMs * 0.05), 50);
     this.device = device;
     this.clock = opts.clock;
     this.logger = opts.logger;
@@ -141,8 +149,12 @@ export class ModbusTcpDriver implements Driver {
     if (this.started || this.stopped) throw new Error(`driver ${this.id} cannot be started twice`);
     this.started = true;
     this.sink = sink;
-    this.nextDue = performance.now() + staggerOffsetMs(this.id, this.device.pollIntervalMs);
-    this.arm();
+    // The device's phase, on a grid of TICK_GRID_MS of the monotonic clock: devices whose phases fall in
+    // one grid slot tick in the same event-loop wakeup (one wakeup per slot, not per device), and the
+    // slots still spread the devices over the interval.
+    const due = performance.now() + staggerOffsetMs(this.id, this.device.pollIntervalMs);
+    this.nextDue = Math.ceil(due / TICK_GRID_MS) * TICK_GRID_MS;
+    this.align();
   }
 
   async stop(): Promise<void> {
@@ -155,6 +167,10 @@ export class ModbusTcpDriver implements Driver {
       clearTimeout(this.timer);
       this.timer = null;
     }
+    if (this.ticker !== null) {
+      clearInterval(this.ticker);
+      this.ticker = null;
+    }
     // Fails the connect or request in flight at once, and refuses new ones.
     this.channel.close();
     // Wait for the poll in flight so that no reading arrives after stop().
@@ -162,14 +178,33 @@ export class ModbusTcpDriver implements Driver {
     this.sink = null;
   }
 
-  private arm(): void {
-    const delay = Math.max(0, this.nextDue - performance.now());
-    this.timer = setTimeout(this.onTick, delay);
+  /**
+   * (Re)starts the ticks on the fixed-rate schedule: a one-shot timer to `nextDue`, then an interval. An
+   * interval rather than a timeout re-armed per tick: timeouts with a different delay every tick each cost
+   * an event-loop wakeup of their own (about 8 us of CPU per tick on the 50-device benchmark), while
+   * intervals of the same period that fall in the same millisecond share one. Node restarts an interval
+   * from the time its callback ran, so it drifts late a little each tick; `onTick` re-aligns it when the
+   * drift passes `maxDriftMs`, which keeps the stagger between devices.
+   */
+  private align(): void {
+    if (this.ticker !== null) {
+      clearInterval(this.ticker);
+      this.ticker = null;
+    }
+    this.timer = setTimeout(this.onAligned, Math.max(0, this.nextDue - performance.now()));
   }
 
-  private readonly onTick = (): void => {
+  private readonly onAligned = (): void => {
     this.timer = null;
     if (this.stopped) return;
+    this.ticker = setInterval(this.onTick, this.device.pollIntervalMs);
+    this.onTick();
+  };
+
+  private readonly onTick = (): void => {
+    if (this.stopped) return;
+    const now = performance.now();
+    const lateness = now - this.nextDue;
     if (this.inFlight !== null) {
       this.stats.skippedTicks++;
     } else {
@@ -185,11 +220,9 @@ export class ModbusTcpDriver implements Driver {
     }
     // Fixed rate: the next tick is one interval after this one's due time, not after the poll, and after
     // a stall the missed ticks are dropped rather than fired in a burst.
-    const now = performance.now();
     const interval = this.device.pollIntervalMs;
-    const behind = now - this.nextDue;
-    this.nextDue += behind >= 0 ? (Math.floor(behind / interval) + 1) * interval : interval;
-    this.arm();
+    this.nextDue += lateness >= 0 ? (Math.floor(lateness / interval) + 1) * interval : interval;
+    if (lateness > this.maxDriftMs || lateness < -this.maxDriftMs) this.align();
   };
 
   private async poll(): Promise<void> {

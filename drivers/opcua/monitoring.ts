@@ -66,7 +66,9 @@ export interface SubscriptionTiming {
  * Republish instead of a new subscription). The lifetime must be at least 3 keep-alive periods (Part 4 5.13.2).
  */
 export function subscriptionTiming(points: readonly OpcUaPointConfig[], keepAliveMs: number, lifetimeMs = 60_000): SubscriptionTiming {
-  const fastest = Math.min(...points.map((p) => p.samplingIntervalMs).filter((ms) => ms > 0), 1000);
+  // Sampling interval 0 ("as fast as the server can") publishes at 100 ms, the fastest rate worth a
+  // publish cycle on a small FTU server.
+  const fastest = Math.min(...points.map((p) => (p.samplingIntervalMs > 0 ? p.samplingIntervalMs : 100)), 1000);
   const publishingIntervalMs = Math.max(fastest, 20);
   const maxKeepAliveCount = Math.max(1, Math.ceil(keepAliveMs / publishingIntervalMs));
   const lifetimeCount = Math.max(3 * maxKeepAliveCount, Math.ceil(lifetimeMs / publishingIntervalMs));

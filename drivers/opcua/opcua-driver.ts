@@ -29,7 +29,7 @@
 import { performance } from 'node:perf_hooks';
 import {
   AttributeIds,
-  type ClientMonitoredItemGroup,
+  ClientMonitoredItemGroup,
   type ClientSession,
   type ClientSubscription,
   type DataValue,
@@ -148,7 +148,6 @@ export class OpcUaDriver implements Driver {
   private readonly logger: OpcUaDriverLogger | undefined;
   private readonly opts: OpcUaDriverOptions;
   private readonly points: MonitoredPoint[];
-  private readonly pointsByDevice = new Map<string, number[]>();
 
   private sink: ReadingSink | null = null;
   private state: State = 'idle';
@@ -201,12 +200,7 @@ export class OpcUaDriver implements Driver {
     this.opts = opts;
     this.points = [];
     for (const device of devices) {
-      const indices: number[] = [];
-      for (const point of device.points) {
-        indices.push(this.points.length);
-        this.points.push({ deviceId: device.id, point, fresh: false });
-      }
-      this.pointsByDevice.set(device.id, indices);
+      for (const point of device.points) this.points.push({ deviceId: device.id, point, fresh: false });
     }
   }
 
@@ -255,7 +249,7 @@ export class OpcUaDriver implements Driver {
         const reason = await connection.dead;
         if (!this.stopped) this.onLost(connection, reason);
       } catch (err) {
-        if (!this.stopped && !connection.closed) {
+        if (!this.stopped) {
           failures++;
           await this.reportConnectFailure(connection, err);
         }
@@ -429,12 +423,16 @@ export class OpcUaDriver implements Driver {
         const chunk = indices.slice(start, start + CHUNK);
         const items: ReadValueIdOptions[] = chunk.map((i) => ({ nodeId: connection.nodeIds[i] as NodeId, attributeId: AttributeIds.Value }));
         const parameters = monitoringParameters((this.points[chunk[0] as number] as MonitoredPoint).point);
-        const group = await this.step(connection, subscription.monitorItems(items, parameters, TimestampsToReturn.Both));
+        // Listen before the items exist: the first values can come in the same TCP read as the
+        // CreateMonitoredItems response and be emitted before an `await monitorItems()` resumes - they
+        // would be lost (seen with 1,000 items: half of the first values missing).
+        const group = ClientMonitoredItemGroup.create(subscription, items, parameters, TimestampsToReturn.Both);
         connection.groups.push(group);
         group.on('changed', (_item, dataValue: DataValue, k: number) => {
           const index = chunk[k];
           if (index !== undefined) this.onValue(connection, index, dataValue);
         });
+        await this.step(connection, groupCreated(group));
         group.monitoredItems.forEach((item, k) => {
           const index = chunk[k] as number;
           if (!item.statusCode.isGood()) {
@@ -478,10 +476,12 @@ export class OpcUaDriver implements Driver {
     });
     client.on('reconnection_attempt_has_failed', (err: Error) => {
       if (!live()) return;
-      // e.g. the server came back with a new certificate: node-opcua retries forever, say why it fails.
+      // e.g. the server came back with a new certificate. node-opcua would retry forever with this
+      // client's certificate manager, whose view of trusted/ is fixed: say why, and start over with a fresh
+      // client, so that `feederwatch pki trust` takes effect at the next attempt.
       const kind = connectFailureKind(err);
       if (kind === 'serverCertificateUntrusted' || kind === 'clientCertificateRejected') {
-        void this.reportConnectFailure(connection, err);
+        void this.reportConnectFailure(connection, err).finally(() => connection.kill('certificate refused during reconnection'));
       } else {
         this.logger?.debug('OPC UA reconnection attempt failed', { endpointUrl: this.endpointUrl, err: err.message });
       }
@@ -591,6 +591,11 @@ export class OpcUaDriver implements Driver {
   private onLost(connection: Connection, reason: string): void {
     if (connection !== this.connection) return;
     for (const entry of this.points) entry.fresh = false;
+    if (this.reported !== undefined) {
+      // This outage was already reported with its cause (a refused certificate, say): that stands.
+      this.logger?.debug('OPC UA connection abandoned', { endpointUrl: this.endpointUrl, reason });
+      return;
+    }
     this.reportAll(sessionLostError(reason));
   }
 
@@ -761,6 +766,22 @@ export class OpcUaDriver implements Driver {
       this.sleepTimer = setTimeout(done, ms);
     });
   }
+}
+
+/** Resolves once the group's CreateMonitoredItems call has succeeded (items may still be Bad one by one). */
+function groupCreated(group: ClientMonitoredItemGroup): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onInitialized = (): void => {
+      group.off('terminated', onTerminated);
+      resolve();
+    };
+    const onTerminated = (err?: Error): void => {
+      group.off('initialized', onInitialized);
+      reject(err ?? new Error('monitored items not created'));
+    };
+    group.once('initialized', onInitialized);
+    group.once('terminated', onTerminated);
+  });
 }
 
 function isNodeId(entry: NodeId | ReadError | undefined): entry is NodeId {

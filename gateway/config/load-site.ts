@@ -66,6 +66,17 @@ export function parseSiteConfig(text: string, opts: ParseSiteOptions): SiteConfi
     }
     site.mqtt = { ...doc.mqtt, tls };
   }
+  // The momentary threshold follows the chosen standard unless given outright.
+  site.thresholds = {
+    ...doc.thresholds,
+    momentaryThresholdMs: doc.thresholds.momentaryThresholdMs ?? (doc.thresholds.momentaryStandard === 'IEEE 1366' ? 300_000 : 180_000),
+  };
+  if (doc.persistence !== undefined) site.persistence = { stateDir: resolve(baseDir, doc.persistence.stateDir) };
+  doc.plannedOutages.forEach((planned, i) => {
+    if (!(Date.parse(planned.end) > Date.parse(planned.start))) {
+      issues.push({ path: `plannedOutages[${i}].end`, message: `must be after start (${planned.start})`, value: planned.end });
+    }
+  });
   if (issues.length > 0) throw new SiteConfigError(issues, sourceName);
   const frozen = deepFreeze<SiteConfig>(site);
   SECRETS.set(frozen, [...substituted.substitutedValues]);

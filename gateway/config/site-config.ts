@@ -113,6 +113,63 @@ export interface EngineThresholds {
    * attributed to the breaker, not reported as many single-customer outages.
    */
   meterLossHoldMs: number;
+  /**
+   * Which reliability standard tells momentary from sustained interruptions: DL/T 836.1 (China) counts an
+   * interruption of 3 min or less as short, IEEE 1366 of 5 min or less as momentary.
+   */
+  momentaryStandard: 'DL/T 836' | 'IEEE 1366';
+  /** Restored within this many ms: `momentary`. Default from `momentaryStandard` (180,000 or 300,000). */
+  momentaryThresholdMs: number;
+  /**
+   * Share (0..1] of a transformer's metered customers that must lose voltage or go silent within
+   * `meterLossHoldMs` for the transformer (its fuse) to be inferred out.
+   */
+  transformerOutShare: number;
+  /** A self-healing sequence is complete once its feeder has seen no switching for this long. */
+  selfHealingQuietMs: number;
+}
+
+/** A planned (pre-arranged) outage registered ahead: a matching de-energization is classified `planned`. */
+export interface PlannedOutageConfig {
+  id: string;
+  /** Switching devices whose opening within the window is the planned work. */
+  devices: string[];
+  /** ISO-8601 start and end of the announced window. */
+  start: string;
+  end: string;
+  reason?: string;
+}
+
+/** Who may send commands (planned outages, acknowledgements) under `<root>/cmd/...`. */
+export interface CommandsConfig {
+  /** Shared secret a command must carry in its `token` field (from the environment). */
+  token: string;
+}
+
+/** Where the gateway keeps what must survive a restart (active outages, sequence numbers, outbox). */
+export interface PersistenceConfig {
+  /** Folder for the state database; relative to the site file. Default `./state`. */
+  stateDir: string;
+}
+
+export type FeederAutomationMode = 'none' | 'centralized' | 'voltageTime' | 'distributed';
+
+/** Feeder automation the SIMULATED grid runs (the gateway only recognizes what it sees). */
+export interface SimulatorAutomationConfig {
+  feeders: Array<{
+    feeder: string;
+    mode: FeederAutomationMode;
+    /** What the feeder can carry in amps, for transfers onto it through a tie. */
+    capacityA: number;
+  }>;
+  /** Reclosing of breakers and reclosers; devices not listed trip and lock out at once. */
+  protection: Array<{ device: string; deadTimesMs: number[] }>;
+  /** Voltage-time FA timers (a public Chinese FTU settings table: X 7 s, Y 5 s, XL 5 s). */
+  voltageTime: { xMs: number; yMs: number; xlMs: number; lossOfVoltageOpenMs: number };
+  /** Centralized FLISR: delay of each master-station action after the previous one. */
+  centralized: { actionDelayMs: number };
+  /** Load of each transformer in amps, for currents and transfer capacity. */
+  loadPerTransformerA: number;
 }
 
 export interface SimulatorConfig {
@@ -121,6 +178,8 @@ export interface SimulatorConfig {
   controlPort: number;
   /** Nominal phase voltage served by simulated meters. */
   meterNominalV: number;
+  /** Feeder automation of the simulated grid; absent: protection trips and locks out, nothing else. */
+  automation?: SimulatorAutomationConfig;
 }
 
 export interface SiteConfig {
@@ -135,5 +194,8 @@ export interface SiteConfig {
   mqtt?: MqttConfig;
   influx?: InfluxConfig;
   thresholds: EngineThresholds;
+  plannedOutages: PlannedOutageConfig[];
+  commands?: CommandsConfig;
+  persistence?: PersistenceConfig;
   simulator: SimulatorConfig;
 }

@@ -4,7 +4,8 @@
  * detect gaps and duplicates. Timestamps are ISO-8601 UTC with milliseconds, taken from observations.
  */
 
-export type OutageState = 'active' | 'restored';
+/** `merged`: swallowed by an upstream outage that now carries its customers (see `mergedInto`). */
+export type OutageState = 'active' | 'restored' | 'merged';
 export type OutageKind = 'unplanned' | 'planned' | 'momentary';
 /**
  * Why the supply was lost, as far as the evidence tells:
@@ -12,7 +13,32 @@ export type OutageKind = 'unplanned' | 'planned' | 'momentary';
  * - `switchOpened`: a switching device opened with no fault flag seen;
  * - `meterVoltageLoss`: meters reported loss of voltage while their section was energized.
  */
-export type OutageCause = 'protectionTrip' | 'switchOpened' | 'meterVoltageLoss';
+export type OutageCause = 'protectionTrip' | 'switchOpened' | 'meterVoltageLoss' | 'transformerOut' | 'planned';
+
+/**
+ * How sure the engine is: `measured` when telemetry shows the loss directly (a switch reported open, a good
+ * reading of 0 V from a TTU or a meter), `inferred` when it is deduced (a share of meters silent under a
+ * transformer, an untelemetered device presumed open because everything below it is out).
+ */
+export type OutageConfidence = 'measured' | 'inferred';
+
+/** One piece of evidence behind an outage, in the order it arrived. */
+export interface OutageEvidence {
+  at: string;
+  kind:
+    | 'switchOpen'
+    | 'faultFlag'
+    | 'lockout'
+    | 'voltageAbsent'
+    | 'transformerVoltageLoss'
+    | 'meterVoltageLoss'
+    | 'meterSilent'
+    | 'rollUp'
+    | 'plannedWindow';
+  /** The device, switch, transformer or customer the evidence is about. */
+  subject: string;
+  detail?: string;
+}
 
 /** One step of a restoration: what came back at one time. */
 export interface RestorationStep {
@@ -26,8 +52,20 @@ export interface Outage {
   id: string;
   siteId: string;
   state: OutageState;
+  /**
+   * `planned` when a registered planned outage matches; `momentary` once restored within the site's momentary
+   * threshold (3 min DL/T 836, 5 min IEEE 1366); `unplanned` otherwise. A restored outage's kind is final.
+   */
   kind: OutageKind;
   cause: OutageCause;
+  confidence: OutageConfidence;
+  evidence: OutageEvidence[];
+  /** The enclosing outage this one is nested in (a fuse outage inside a feeder outage), if any. */
+  parentId: string | null;
+  /** The upstream outage that swallowed this one; the state is then `merged` and the upstream outage carries on. */
+  mergedInto: string | null;
+  /** The planned outage (registered window) this one matched. */
+  plannedId: string | null;
   /** The open device whose load side is dark, when the outage comes from a switching device. */
   causeDevice: string | null;
   /** Section where the fault lies (load side of the farthest device that saw fault current), when known. */
@@ -72,6 +110,52 @@ export interface OutageRestoredEvent extends EventBase {
   type: 'outage.restored';
   outage: Outage;
 }
+/** What a self-healing sequence did, step by step. */
+export interface SelfHealingStep {
+  at: string;
+  action: 'trip' | 'reclose' | 'lockout' | 'faultFlag' | 'open' | 'close' | 'transfer';
+  device: string;
+  /** Sections and customers that came back or went dark with this step. */
+  energized: string[];
+  deenergized: string[];
+  customersRestored: number;
+}
+
+export type SelfHealingKind = 'centralized' | 'voltageTime' | 'recloser' | 'distributed' | 'unknown';
+export type SelfHealingOutcome = 'restored' | 'partiallyRestored' | 'failed' | 'clearedOnReclose';
+
+export interface SelfHealingReport {
+  id: string;
+  siteId: string;
+  feederId: string;
+  kind: SelfHealingKind;
+  state: 'running' | 'completed';
+  /** Null while running. */
+  outcome: SelfHealingOutcome | null;
+  /** Load side of the farthest device that saw fault current. */
+  faultSection: string | null;
+  /** Devices left open around the faulted section. */
+  isolatingDevices: string[];
+  restoredUpstream: { sections: string[]; customers: string[] };
+  restoredByTransfer: Array<{ tie: string; fromFeeder: string; sections: string[]; customers: string[] }>;
+  stillOut: { sections: string[]; customers: string[] };
+  steps: SelfHealingStep[];
+  startedAt: string;
+  completedAt: string | null;
+  durationMs: number | null;
+  /** Outages this sequence caused or ended. */
+  outageIds: string[];
+}
+
+export interface SelfHealingProgressEvent extends EventBase {
+  type: 'selfHealing.progress';
+  report: SelfHealingReport;
+}
+export interface SelfHealingCompletedEvent extends EventBase {
+  type: 'selfHealing.completed';
+  report: SelfHealingReport;
+}
+
 export interface DeviceAvailabilityEvent extends EventBase {
   type: 'device.availability';
   deviceId: string;
@@ -84,7 +168,13 @@ export interface DeviceAvailabilityEvent extends EventBase {
   error: string | null;
 }
 
-export type DomainEvent = OutageStartedEvent | OutageUpdatedEvent | OutageRestoredEvent | DeviceAvailabilityEvent;
+export type DomainEvent =
+  | OutageStartedEvent
+  | OutageUpdatedEvent
+  | OutageRestoredEvent
+  | SelfHealingProgressEvent
+  | SelfHealingCompletedEvent
+  | DeviceAvailabilityEvent;
 export type DomainEventType = DomainEvent['type'];
 
 /** Energization state of one feeder, for the retained `feeders/<id>/state` topic and the status page. */

@@ -8,7 +8,7 @@
  * snapshot is built (and cached until the outage grows), so darkening a section costs one set insertion,
  * not one per customer.
  */
-import type { OutageCause, Outage, RestorationStep } from './events.js';
+import type { OutageCause, OutageConfidence, OutageEvidence, OutageKind, Outage, RestorationStep } from './events.js';
 import type { Topology } from './topology.js';
 
 export interface OutageOrigin {
@@ -52,6 +52,12 @@ export class OutageRecord {
   causeDevice: string | null;
   faultSection: string | null;
   restoredAtMs: number | null = null;
+  kind: OutageKind = 'unplanned';
+  confidence: OutageConfidence = 'measured';
+  readonly evidence: OutageEvidence[] = [];
+  parentId: string | null = null;
+  mergedInto: string | null = null;
+  plannedId: string | null = null;
   /** Sections still dark (empty for a meter outage, which is about customers on live sections). */
   readonly currentSections = new Set<string>();
   currentCustomerCount = 0;
@@ -144,8 +150,13 @@ export class OutageRecord {
       id: this.id,
       siteId: this.topology.siteId,
       state: restored ? 'restored' : 'active',
-      kind: 'unplanned',
+      kind: this.kind,
       cause: this.cause,
+      confidence: this.confidence,
+      evidence: this.evidence.map((e) => ({ ...e })),
+      parentId: this.parentId,
+      mergedInto: this.mergedInto,
+      plannedId: this.plannedId,
       causeDevice: this.causeDevice,
       faultSection: this.faultSection,
       startedAt: isoTime(this.startedAtMs),

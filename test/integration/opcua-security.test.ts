@@ -96,6 +96,35 @@ t.test('SignAndEncrypt: refused while the server certificate is unknown, connect
   t.equal(recorder.latest('ftu-a-cb', 'uab')?.value, 10);
 });
 
+t.test('the server comes back with a new certificate: refused until trusted, then values flow again', async (t) => {
+  const pki = await tempPki();
+  t.teardown(pki.cleanup);
+  t.equal(await pkiCommand.run({ pki: pki.client.pkiDir }, cliContext(), ['trust', server.certificateFile]), 0);
+  const recorder = new Recorder();
+  const logger = new MemoryLogger();
+  const driver = fastDriver([device({ securityMode: 'SignAndEncrypt', securityPolicy: 'Basic256Sha256' })], pki.client, logger);
+  await driver.start(recorder.sink);
+  t.teardown(() => driver.stop());
+  await recorder.reading(is('ftu-a-cb', 'position', 2), 20_000, 'a value with the first certificate');
+
+  await server.stop();
+  await server.renewCertificate();
+  await server.start();
+  const refused = await recorder.reading(isBad('CERTIFICATE_REJECTED', 'ftu-a-cb', 'position'), 30_000, 'the new certificate refused');
+  const rejected = await readdir(pkiLayout(pki.client.pkiDir).rejected);
+  t.equal(rejected.length, 1, 'the new certificate is in rejected/');
+  const file = join(pkiLayout(pki.client.pkiDir).rejected, rejected[0] as string);
+  t.ok(refused.error?.message.includes(file), 'the message names it');
+  t.equal((await readCertificate(file)).info.thumbprint, (await readCertificate(server.certificateFile)).info.thumbprint);
+
+  t.equal(await pkiCommand.run({ pki: pki.client.pkiDir }, cliContext(), ['trust', file]), 0);
+  const closed = recorder.reading(is('ftu-a-cb', 'position', 1), 30_000, 'a change after trusting the new certificate');
+  await recorder.reading(is('ftu-a-cb', 'position', 2), 30_000, 'values again after trusting the new certificate');
+  model.setSwitch('A-CB', 'open');
+  await closed;
+  model.setSwitch('A-CB', 'closed');
+});
+
 t.test('Sign with the server certificate trusted beforehand (copied from the server, any file)', async (t) => {
   const pki = await tempPki();
   t.teardown(pki.cleanup);

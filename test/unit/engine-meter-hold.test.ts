@@ -15,11 +15,11 @@ const T0 = Date.parse('2024-05-01T08:00:00.000Z');
 const HOLD = 5000;
 
 function engineWithHold(): Engine {
-  const site = { ...twoFeeders, thresholds: { meterVoltageLossV: 110, meterLossHoldMs: HOLD } };
+  const site = { ...twoFeeders, thresholds: { ...twoFeeders.thresholds, meterLossHoldMs: HOLD } };
   return new Engine(site, { clock: new ManualClock(T0), sequence: new EventSequence('test-site') });
 }
 const volts = (customerId: string, v: number, ts: number): Observation => ({ kind: 'meter.voltage', customerId, volts: v, ts });
-const outages = (events: DomainEvent[]): Outage[] => events.flatMap((e) => (e.type === 'device.availability' ? [] : [e.outage]));
+const outages = (events: DomainEvent[]): Outage[] => events.flatMap((e) => ('outage' in e ? [e.outage] : []));
 
 t.test('meters see the loss before the breaker is polled: one breaker outage, no meter outage', (t) => {
   const engine = engineWithHold();

@@ -20,7 +20,7 @@ const volts = (customerId: string, v: number, ts: number): Observation => ({ kin
 const reachable = (customerId: string, r: boolean, ts: number): Observation => ({ kind: 'meter.reachable', customerId, reachable: r, ts });
 
 function outageOf(event: DomainEvent | undefined): Outage {
-  if (!event || event.type === 'device.availability') throw new Error(`not an outage event: ${JSON.stringify(event)}`);
+  if (!event || !('outage' in event)) throw new Error(`not an outage event: ${JSON.stringify(event)}`);
   return event.outage;
 }
 
@@ -57,6 +57,11 @@ t.test('breaker trip, partial restorations, final close', (t) => {
       state: 'active',
       kind: 'unplanned',
       cause: 'protectionTrip',
+      confidence: 'measured',
+      evidence: [],
+      parentId: null,
+      mergedInto: null,
+      plannedId: null,
       causeDevice: 'F1-CB',
       faultSection: 'F1-S3',
       startedAt: '2024-05-01T08:00:00.000Z',
@@ -368,6 +373,11 @@ t.test('meter voltage loss of one customer', (t) => {
       state: 'active',
       kind: 'unplanned',
       cause: 'meterVoltageLoss',
+      confidence: 'measured',
+      evidence: [],
+      parentId: null,
+      mergedInto: null,
+      plannedId: null,
       causeDevice: null,
       faultSection: null,
       startedAt: '2024-05-01T08:00:00.000Z',

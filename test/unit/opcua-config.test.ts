@@ -71,7 +71,8 @@ t.test('subscription timing', async (t) => {
     maxKeepAliveCount: 10,
     lifetimeCount: 600,
   });
-  t.same(subscriptionTiming([pt({ samplingIntervalMs: 0 })], 1000), { publishingIntervalMs: 1000, maxKeepAliveCount: 1, lifetimeCount: 60 });
+  t.same(subscriptionTiming([pt({ samplingIntervalMs: 0 })], 1000), { publishingIntervalMs: 100, maxKeepAliveCount: 10, lifetimeCount: 600 });
+  t.same(subscriptionTiming([pt({ samplingIntervalMs: 5000 })], 1000), { publishingIntervalMs: 1000, maxKeepAliveCount: 1, lifetimeCount: 60 }, 'slow points still publish every second');
   t.same(subscriptionTiming([pt({ samplingIntervalMs: 5 })], 1000).publishingIntervalMs, 20, 'not below 20 ms');
 });
 

@@ -5,13 +5,14 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import type { CommandContext } from '../../gateway/cli/commands.js';
 import { pkiCommand } from '../../gateway/cli/pki.js';
 import { UsageError } from '../../gateway/cli/usage-error.js';
+import { packagePath } from '../../gateway/paths.js';
 import { findRejected, idealCertificateName, listPki, pkiLayout, readCertificate, trustCertificate } from '../../drivers/opcua/pki-store.js';
 
 const PEM = `-----BEGIN CERTIFICATE-----
@@ -155,4 +156,22 @@ t.test('feederwatch pki usage errors (exit code 2 through the CLI)', async (t) =
   await t.rejects(pkiCommand.run({ pki }, cli(), ['list', 'x']), /takes no argument/);
   await t.rejects(pkiCommand.run({}, cli(), ['list']), /--config <site.yaml> or --pki <dir> is required/);
   await t.rejects(pkiCommand.run({ pki, config: 'site.yaml' }, cli(), ['list']), /either --config or --pki/);
+});
+
+t.test('feederwatch pki --config takes opcua.pkiDir of the site, relative to the site file', async (t) => {
+  const dir = await tempDir(t);
+  const site = join(dir, 'site.yaml');
+  await copyFile(packagePath('config/sites/demo.yaml'), site);
+  await writeFile(site, `${await readFile(site, 'utf8')}\nopcua:\n  pkiDir: ./gateway-pki\n`);
+  const layout = pkiLayout(join(dir, 'gateway-pki'));
+  await mkdir(layout.rejected, { recursive: true });
+  const rejected = join(layout.rejected, 'server.pem');
+  await writeFile(rejected, PEM);
+  const ctx = cli();
+  t.equal(await pkiCommand.run({ config: site }, ctx, ['trust', rejected]), 0, ctx.err);
+  t.ok(existsSync(join(layout.trusted, 'server.pem')), 'trusted in <site folder>/gateway-pki/trusted/certs');
+
+  const noOpcua = cli();
+  t.equal(await pkiCommand.run({ config: packagePath('config/sites/demo.yaml') }, noOpcua, ['list']), 2, 'a site without opcua: exit 2');
+  t.match(noOpcua.err, /no opcua section/);
 });

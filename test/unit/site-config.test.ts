@@ -134,15 +134,30 @@ influx: { host: influx.local }
     priority: 'fast',
   });
   t.same(site.buses, []);
-  t.same(site.thresholds, { meterVoltageLossV: 110, meterLossHoldMs: 5000 });
+  t.same(site.thresholds, {
+    meterVoltageLossV: 110,
+    meterLossHoldMs: 5000,
+    momentaryStandard: 'DL/T 836',
+    momentaryThresholdMs: 180_000,
+    transformerOutShare: 0.6,
+    selfHealingQuietMs: 30_000,
+  });
+  t.same(site.plannedOutages, []);
   t.same(site.simulator, { controlHost: '127.0.0.1', controlPort: 8081, meterNominalV: 220 });
   t.same(site.mqtt, { url: 'mqtts://broker:8883', protocolVersion: 4, tls: { ca: CA_FILE, rejectUnauthorized: true } });
   t.same(site.influx, { host: 'influx.local', port: 8086, protocol: 'http', database: 'feederwatch' });
 });
 
 t.test('a partly given section keeps the defaults of the keys it omits', async (t) => {
-  const site = parseSiteConfig(MINIMAL + 'thresholds: { meterLossHoldMs: 2000 }\n', { env: {} });
-  t.same(site.thresholds, { meterVoltageLossV: 110, meterLossHoldMs: 2000 });
+  const site = parseSiteConfig(MINIMAL + "thresholds: { meterLossHoldMs: 2000, momentaryStandard: 'IEEE 1366' }\n", { env: {} });
+  t.same(site.thresholds, {
+    meterVoltageLossV: 110,
+    meterLossHoldMs: 2000,
+    momentaryStandard: 'IEEE 1366',
+    momentaryThresholdMs: 300_000,
+    transformerOutShare: 0.6,
+    selfHealingQuietMs: 30_000,
+  });
 });
 
 t.test('a feeder may omit transformers', async (t) => {
