@@ -37,9 +37,16 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   let values: Record<string, string | boolean | undefined>;
+  let positionals: string[] = [];
   try {
-    const parsed = parseArgs({ args: rest, options: { ...command.options, help: { type: 'boolean', short: 'h' } } as ParseArgsConfig['options'], strict: true, allowPositionals: false });
+    const parsed = parseArgs({
+      args: rest,
+      options: { ...command.options, help: { type: 'boolean', short: 'h' } } as ParseArgsConfig['options'],
+      strict: true,
+      allowPositionals: command.allowPositionals === true,
+    });
     values = parsed.values as Record<string, string | boolean | undefined>;
+    positionals = parsed.positionals;
   } catch (err) {
     process.stderr.write(`feederwatch ${name}: ${(err as Error).message}\n\n${command.help}`);
     return 2;
@@ -50,7 +57,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const ctx: CommandContext = { stdout: (s) => process.stdout.write(s), stderr: (s) => process.stderr.write(s), env: process.env };
   try {
-    return await command.run(values, ctx);
+    return await command.run(values, ctx, positionals);
   } catch (err) {
     if (err instanceof UsageError) {
       process.stderr.write(`feederwatch ${name}: ${err.message}\n\n${command.help}`);

@@ -4,7 +4,7 @@
  * new model state, so a caller never needs a second request to see the effect.
  *
  *   GET    /state
- *   POST   /faults                    {"section": "F1-S3"}
+ *   POST   /faults                    {"section": "F1-S3", "permanent"?: true | false (default true)}
  *   DELETE /faults/{section}
  *   POST   /switches/{id}             {"position": "open" | "closed"}
  *   POST   /meters/{customerId}/link  {"up": true | false}
@@ -85,8 +85,16 @@ export class ControlApi {
         method: 'POST',
         pattern: /^\/faults$/,
         handle: async (_params, body) => {
-          const section = requireString(await body(), 'section', 'a section id');
-          this.model.injectFault(section);
+          const request = await body();
+          const section = requireString(request, 'section', 'a section id');
+          const permanent = request['permanent'] ?? true;
+          if (typeof permanent !== 'boolean') {
+            throw new HttpError(400, {
+              error: `field "permanent" must be true or false, got ${JSON.stringify(permanent)}`,
+              field: 'permanent',
+            });
+          }
+          this.model.injectFault(section, { permanent });
         },
       },
       {

@@ -10,8 +10,8 @@
  *
  * What the model gives, per binding:
  * - switch (FTU): position, fault flag, current Ia and source-side line voltage Uab. A fault is taken as a
- *   three-phase fault (flags A, B and C; N stays 0); the load is balanced (Ib = Ic = Ia). The model never
- *   recloses, so a switch that is open with its fault flag set is locked out. Load-side voltage is the
+ *   three-phase fault (flags A, B and C; N stays 0); the load is balanced (Ib = Ic = Ia). Lockout is the
+ *   model's lockout (protection after its last shot, or an FA switch blocked from closing). Load-side voltage is the
  *   energization of the switch's `to` section (needs `site`; without it: closed and source live).
  * - customer (meter): the supply voltage, current and power of a single-phase household on phase A of a
  *   three-phase meter: Ub and Uc carry a small fixed imbalance, Ib = Ic = 0, P = Pa.
@@ -206,7 +206,7 @@ export class DeviceRegisters implements ModbusUnit {
         // A three-phase fault: the phase flags, not the zero-sequence one.
         return ftu?.faultFlag === true && quantity.phase !== 'N' ? 1 : 0;
       case 'lockout':
-        return ftu !== undefined && ftu.position === 'open' && ftu.faultFlag ? 1 : 0;
+        return ftu?.lockout === true ? 1 : 0;
       case 'voltagePresent':
         if (ftu === undefined) return 0;
         return (quantity.side === 'source' ? ftu.uab > 0 : this.loadSideLive(ftu)) ? 1 : 0;

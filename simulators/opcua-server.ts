@@ -178,6 +178,13 @@ export class OpcUaFtuServer {
     return this.server !== undefined;
   }
 
+  /** The URI of namespace 1, where the FTUs are (`nsu=<this>;s=<deviceId>.<Variable>`); known once started. */
+  get namespaceUri(): string {
+    const uri = this.server?.engine.addressSpace?.getOwnNamespace().namespaceUri;
+    if (uri === undefined) throw new Error('OPC UA server not started: no namespace yet');
+    return uri;
+  }
+
   /** Sessions open on the server now (0 when stopped). */
   get sessionCount(): number {
     return this.server?.engine.currentSessionCount ?? 0;
@@ -389,11 +396,12 @@ export class OpcUaFtuServer {
 
 /**
  * Starts one server per distinct endpoint among the site's switch-bound OPC UA devices; the simulator calls
- * this when the site has such devices. `portOverride` maps a configured port to the one to bind (0: free).
+ * this when the site has such devices. Each server listens on its endpoint's host (unless `host` is given)
+ * and port; `portOverride` maps a configured host and port to the port to bind (0: a free one).
  */
 export async function startOpcUaFtuServers(
   devices: readonly OpcUaDeviceConfig[],
-  opts: Omit<OpcUaFtuServerOptions, 'devices' | 'port'> & { portOverride?: (port: number) => number },
+  opts: Omit<OpcUaFtuServerOptions, 'devices' | 'port'> & { portOverride?: (host: string, port: number) => number },
 ): Promise<OpcUaFtuServer[]> {
   const byEndpoint = new Map<string, OpcUaDeviceConfig[]>();
   for (const device of devices) {
@@ -404,8 +412,10 @@ export async function startOpcUaFtuServers(
   const servers: OpcUaFtuServer[] = [];
   try {
     for (const group of byEndpoint.values()) {
-      const configured = portOf((group[0] as OpcUaDeviceConfig).endpointUrl);
-      const server = new OpcUaFtuServer({ ...opts, devices: group, port: opts.portOverride?.(configured) ?? configured });
+      const url = (group[0] as OpcUaDeviceConfig).endpointUrl;
+      const host = opts.host ?? hostOf(url).replace(/^\[(.*)\]$/, '$1');
+      const port = opts.portOverride?.(host, portOf(url)) ?? portOf(url);
+      const server = new OpcUaFtuServer({ ...opts, host, devices: group, port });
       await server.start();
       servers.push(server);
     }

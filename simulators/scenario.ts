@@ -5,7 +5,8 @@
  *   name: recloser trips on a fault in Wenyi road, then restored
  *   loop: true            # start again after the last step
  *   steps:
- *     - { at: 15s, fault: F1-S3 }
+ *     - { at: 15s, fault: F1-S3 }                  # permanent: true by default
+ *     - { at: 20s, fault: F1-S2, permanent: false }  # a temporary fault: the reclose succeeds
  *     - { at: 45s, clearFault: F1-S3 }
  *     - { at: 50s, switch: F1-R1, position: closed }
  *     - { at: 80s, meterLink: C10101, up: false }
@@ -27,7 +28,8 @@ import type { FeederModel } from './feeder-model.js';
 import { type SimLogger, silentLogger } from './logger.js';
 
 export type ScenarioAction =
-  | { kind: 'fault'; section: string }
+  /** `permanent` false: a temporary fault, gone with the first trip, so the reclose succeeds. */
+  | { kind: 'fault'; section: string; permanent: boolean }
   | { kind: 'clearFault'; section: string }
   | { kind: 'switch'; switch: string; position: SwitchState }
   | { kind: 'meterLink'; customer: string; up: boolean }
@@ -83,7 +85,7 @@ const TOP_LEVEL_KEYS = new Set(['name', 'loop', 'steps']);
 const ACTION_KEYS = ['fault', 'clearFault', 'switch', 'meterLink', 'deviceFault'] as const;
 /** The keys each action allows besides `at`. */
 const STEP_KEYS: Record<(typeof ACTION_KEYS)[number], readonly string[]> = {
-  fault: ['fault'],
+  fault: ['fault', 'permanent'],
   clearFault: ['clearFault'],
   switch: ['switch', 'position'],
   meterLink: ['meterLink', 'up'],
@@ -208,6 +210,13 @@ function parseStep(raw: unknown, index: number, ids: SiteIds, issues: ScenarioIs
     } else {
       action = { kind, customer: id as string, up };
     }
+  } else if (kind === 'fault') {
+    const permanent = raw['permanent'] ?? true;
+    if (typeof permanent !== 'boolean') {
+      issues.push({ step: index, key: 'permanent', message: `must be true or false, got ${JSON.stringify(permanent)}` });
+    } else {
+      action = { kind, section: id as string, permanent };
+    }
   } else {
     action = { kind, section: id as string };
   }
@@ -256,7 +265,7 @@ export function applyAction(model: FeederModel, action: ScenarioAction, faults?:
       if (faults === undefined) throw new Error(`no device faults to set ${action.device}'s on`);
       return faults.set(action.device, action.fault);
     case 'fault':
-      return model.injectFault(action.section);
+      return model.injectFault(action.section, { permanent: action.permanent });
     case 'clearFault':
       return model.clearFault(action.section);
     case 'switch':

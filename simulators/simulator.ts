@@ -13,7 +13,8 @@
  * rethrows.
  */
 import type { Clock } from '../gateway/clock.js';
-import type { BusConfig, ModbusRtuDeviceConfig, SiteConfig } from '../gateway/config/site-config.js';
+import type { BusConfig, ModbusRtuDeviceConfig, OpcUaDeviceConfig, SiteConfig } from '../gateway/config/site-config.js';
+import { FeederAutomation } from './automation/feeder-automation.js';
 import { ControlApi } from './control-api.js';
 import { type DeviceFaultEntry, DeviceFaults } from './device-faults.js';
 import { DeviceRegisters } from './device-registers.js';
@@ -21,6 +22,7 @@ import { FeederModel } from './feeder-model.js';
 import { type SimLogger, silentLogger } from './logger.js';
 import { ModbusRtuServer } from './modbus-rtu-server.js';
 import { ModbusTcpServer, type ModbusUnit } from './modbus-tcp-server.js';
+import type { OpcUaFtuServer } from './opcua-server.js';
 import { PtyPair } from './pty-pair.js';
 import { realScheduler, type Scenario, ScenarioRunner, type Scheduler } from './scenario.js';
 
@@ -33,7 +35,7 @@ export interface SimulatorOptions {
   portOverride?: (host: string, port: number) => number;
   /** Played from start() on. */
   scenario?: Scenario;
-  /** Timers for the scenario; Node's timers by default. */
+  /** Timers for the scenario and the feeder automation; Node's timers by default. */
   scheduler?: Scheduler;
   /** Turnaround of the simulated RTU devices after t3.5, in ms (default 1). */
   rtuTurnaroundMs?: number;
@@ -69,6 +71,8 @@ export interface SimulatorEndpoints {
   controlUrl: string;
   modbusEndpoints: ModbusEndpoint[];
   rtuBuses: RtuBusEndpoint[];
+  /** OPC UA FTU servers (one per endpoint of the site's switch-bound OPC UA devices). */
+  opcuaServers: Array<{ endpointUrl: string; certificateFile: string; deviceIds: readonly string[] }>;
 }
 
 interface EndpointGroup {
@@ -101,8 +105,10 @@ export class Simulator {
   private servers: Array<{ group: EndpointGroup; server: ModbusTcpServer }> = [];
   private rtuServers: Array<{ group: BusGroup; server: ModbusRtuServer; endpoint: RtuBusEndpoint }> = [];
   private ptys: PtyPair[] = [];
+  private opcuaServers: OpcUaFtuServer[] = [];
   private control: ControlApi | undefined;
   private runner: ScenarioRunner | undefined;
+  private fa: FeederAutomation | undefined;
   private unsubscribe: (() => void) | undefined;
   private started = false;
 
@@ -130,7 +136,7 @@ export class Simulator {
         throw new Error(`devices ${taken} and ${device.id} both use unit id ${device.unitId} on ${key}`);
       }
       group.deviceByUnit.set(device.unitId, device.id);
-      group.units.set(device.unitId, new DeviceRegisters(device, this.model));
+      group.units.set(device.unitId, new DeviceRegisters(device, this.model, { site }));
       faultEntries.push({ id: device.id, protocol: device.protocol, link: 'tcp', unitId: device.unitId, endpoint: key });
     }
     const byBus = new Map<string, BusGroup>();
@@ -147,7 +153,7 @@ export class Simulator {
         throw new Error(`devices ${taken} and ${device.id} both use unit id ${device.unitId} on bus ${device.bus}`);
       }
       group.deviceByUnit.set(device.unitId, device.id);
-      group.units.set(device.unitId, new DeviceRegisters(device, this.model));
+      group.units.set(device.unitId, new DeviceRegisters(device, this.model, { site }));
       const { bus } = group;
       faultEntries.push({
         id: device.id,
@@ -199,6 +205,12 @@ export class Simulator {
     if (this.started) throw new Error('simulator already started');
     this.started = true;
     this.unsubscribe = this.model.onChange((event) => this.logger.info('feeder changed', { ...event }));
+    // Protection, reclosing and feeder automation (site.simulator.automation) run from start() to stop().
+    this.fa = new FeederAutomation(this.site, this.model, {
+      clock: this.opts.clock,
+      scheduler: this.opts.scheduler ?? realScheduler(),
+      logger: this.logger,
+    });
     try {
       for (const group of this.groups) {
         const port = this.opts.portOverride?.(group.host, group.port) ?? group.port;
@@ -214,6 +226,17 @@ export class Simulator {
         this.logger.info('modbus server listening', { host: group.host, port: server.boundPort, units: group.units.size });
       }
       for (const group of this.busGroups) await this.startBus(group);
+      const opcuaDevices = this.site.devices.filter((d): d is OpcUaDeviceConfig => d.protocol === 'opcua');
+      if (opcuaDevices.length > 0) {
+        // node-opcua costs ~100 MB: loaded only for sites that have OPC UA devices.
+        const { startOpcUaFtuServers } = await import('./opcua-server.js');
+        this.opcuaServers = await startOpcUaFtuServers(opcuaDevices, {
+          model: this.model,
+          clock: this.opts.clock,
+          logger: this.logger,
+          portOverride: this.opts.portOverride,
+        });
+      }
       const { controlHost } = this.site.simulator;
       const control = new ControlApi(this.model, {
         host: controlHost,
@@ -241,6 +264,7 @@ export class Simulator {
           boundPort: server.boundPort,
         })),
         rtuBuses: this.rtuServers.map(({ endpoint }) => ({ ...endpoint })),
+        opcuaServers: this.opcuaServers.map((server) => ({ endpointUrl: server.endpointUrl, certificateFile: server.certificateFile, deviceIds: server.deviceIds })),
       };
     } catch (err) {
       await this.stop();
@@ -253,9 +277,16 @@ export class Simulator {
     return this.rtuServers.find(({ group }) => group.bus.id === busId)?.server.requestsByUnit;
   }
 
+  /** The feeder automation while started (timers, FA notes); undefined before start() and after stop(). */
+  get automation(): FeederAutomation | undefined {
+    return this.fa;
+  }
+
   async stop(): Promise<void> {
     this.runner?.stop();
     this.runner = undefined;
+    this.fa?.stop();
+    this.fa = undefined;
     await this.control?.close();
     this.control = undefined;
     await Promise.all(this.rtuServers.map(({ server }) => server.close()));
@@ -264,6 +295,8 @@ export class Simulator {
     this.ptys = [];
     await Promise.all(this.servers.map(({ server }) => server.close()));
     this.servers = [];
+    await Promise.all(this.opcuaServers.map((server) => server.dispose()));
+    this.opcuaServers = [];
     this.unsubscribe?.();
     this.unsubscribe = undefined;
     this.started = false;

@@ -372,13 +372,13 @@ export class OpcUaDriver implements Driver {
   private async resolveNodeIds(connection: Connection, session: ClientSession): Promise<void> {
     const nodeIds: Connection['nodeIds'] = new Array(this.points.length).fill(undefined);
     const browse: Array<{ index: number; path: string }> = [];
+    // `nsu=<uri>;...` names the namespace by URI (stable across server versions), the wire needs its index.
+    const namespaces = this.points.some(({ point }) => point.nodeId?.startsWith('nsu=') === true)
+      ? await this.readNamespaceArray(connection, session)
+      : [];
     this.points.forEach(({ point }, index) => {
       if (point.nodeId !== undefined) {
-        try {
-          nodeIds[index] = resolveNodeId(point.nodeId);
-        } catch {
-          nodeIds[index] = badStatusError('BadNodeIdInvalid', `"${point.nodeId}" is not a valid node id`);
-        }
+        nodeIds[index] = parseNodeId(point.nodeId, namespaces);
       } else if (point.browsePath !== undefined) {
         browse.push({ index, path: point.browsePath });
       }
@@ -411,12 +411,20 @@ export class OpcUaDriver implements Driver {
     connection.nodeIds = nodeIds;
   }
 
+  private async readNamespaceArray(connection: Connection, session: ClientSession): Promise<string[]> {
+    const dataValue = await this.step(connection, session.read({ nodeId: NAMESPACE_ARRAY, attributeId: AttributeIds.Value }));
+    const value: unknown = dataValue.value.value;
+    return Array.isArray(value) ? value.map(String) : [];
+  }
+
   private async createMonitoredItems(connection: Connection, subscription: ClientSubscription): Promise<void> {
     const byKey = new Map<string, number[]>();
     this.points.forEach(({ point }, index) => {
       if (!isNodeId(connection.nodeIds[index])) return;
       const key = monitoringKey(point);
-      byKey.set(key, [...(byKey.get(key) ?? []), index]);
+      const group = byKey.get(key);
+      if (group === undefined) byKey.set(key, [index]);
+      else group.push(index);
     });
     for (const indices of byKey.values()) {
       for (let start = 0; start < indices.length; start += CHUNK) {
@@ -765,6 +773,25 @@ export class OpcUaDriver implements Driver {
       this.wake = done;
       this.sleepTimer = setTimeout(done, ms);
     });
+  }
+}
+
+/** Server_NamespaceArray (OPC 10000-5, 6.3.1): the namespace URIs, by index. */
+const NAMESPACE_ARRAY = 'i=2255';
+
+/** A config node id, `nsu=<uri>;` resolved through the server's namespace array. */
+function parseNodeId(text: string, namespaces: readonly string[]): NodeId | ReadError {
+  let nodeId = text;
+  const byUri = /^nsu=([^;]+);(.+)$/.exec(text);
+  if (byUri !== null) {
+    const index = namespaces.indexOf(byUri[1] as string);
+    if (index < 0) return badStatusError('BadNodeIdUnknown', `namespace "${byUri[1]}" of ${text} is not on the server`);
+    nodeId = `ns=${index};${byUri[2]}`;
+  }
+  try {
+    return resolveNodeId(nodeId);
+  } catch {
+    return badStatusError('BadNodeIdInvalid', `"${text}" is not a valid node id`);
   }
 }
 

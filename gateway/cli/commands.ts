@@ -1,5 +1,6 @@
 /** The command table of the CLI: one file per command. */
 import { demoCommand } from './demo.js';
+import { pkiCommand } from './pki.js';
 import { runCommand } from './run.js';
 import { simulateCommand } from './simulate.js';
 import { validateCommand } from './validate.js';
@@ -17,7 +18,9 @@ export interface Command {
   summary: string;
   help: string;
   options: Record<string, OptionSpec>;
-  run(values: Record<string, string | boolean | undefined>, ctx: CommandContext): Promise<number>;
+  /** Commands that take positional arguments (e.g. `pki trust <file>`) say so. */
+  allowPositionals?: boolean;
+  run(values: Record<string, string | boolean | undefined>, ctx: CommandContext, positionals?: string[]): Promise<number>;
 }
 
 export const COMMANDS: Record<string, Command> = {
@@ -25,4 +28,5 @@ export const COMMANDS: Record<string, Command> = {
   validate: validateCommand,
   simulate: simulateCommand,
   demo: demoCommand,
+  pki: pkiCommand,
 };

@@ -84,6 +84,7 @@ Exit codes: 0 stopped by a signal, 1 failed at run time (e.g. a port in use), 2 
           `  MQTT broker        ${broker.url}   (topics under ${`feederwatch/v1/${site.siteId}`}/#)`,
           `  simulator control  ${endpoints.controlUrl}`,
           ...endpoints.modbusEndpoints.map((e) => `  Modbus TCP         ${e.host}:${e.boundPort}`),
+          ...endpoints.opcuaServers.map((o) => `  OPC UA             ${o.endpointUrl}`),
           ...endpoints.rtuBuses.map((b) => (b.type === 'serial' ? `  Modbus RTU         bus ${b.busId} on ${b.path}` : `  Modbus RTU/TCP     bus ${b.busId} on ${b.host}:${b.boundPort}`)),
           scenario ? `  scenario           "${scenario.name}"${scenario.loop ? ' (looping)' : ''}` : '  scenario           none: change the grid through the control API',
           site.influx ? `  InfluxDB           ${site.influx.protocol}://${site.influx.host}:${site.influx.port}/${site.influx.database}` : '  InfluxDB           not configured: telemetry and outages are not stored (add an influx: section to the site)',

@@ -49,6 +49,7 @@ Exit codes: 0 stopped by a signal, 1 failed at run time, 2 invalid configuration
     for (const b of endpoints.rtuBuses) {
       ctx.stdout(b.type === 'serial' ? `  Modbus RTU bus ${b.busId} on pseudo-terminal ${b.path}\n` : `  Modbus RTU bus ${b.busId} over TCP on ${b.host}:${b.boundPort}\n`);
     }
+    for (const o of endpoints.opcuaServers) ctx.stdout(`  OPC UA FTU server on ${o.endpointUrl} (certificate ${o.certificateFile})\n`);
     if (scenario) ctx.stdout(`  playing scenario "${scenario.name}"${scenario.loop ? ' (looping)' : ''}\n`);
     const signal = await waitForStopSignal();
     logger.info('stopping', { signal });

@@ -24,7 +24,29 @@ export function checkCrossReferences(site: SiteDocument, resolved: ResolvedDevic
   const feeders = indexFeeders(site.feeders, issues);
   site.feeders.forEach((feeder, feederIndex) => checkFeeder(feeder, feederIndex, feeders, issues));
   checkDevices(site, resolved, feeders, issues);
+  checkSimulatorAutomation(site, feeders, issues);
   return issues;
+}
+
+/** `simulator.automation`: feeders that exist (once each), protection settings on breakers and reclosers only. */
+function checkSimulatorAutomation(site: SiteDocument, index: FeederIndex, issues: ConfigIssue[]): void {
+  const automation = site.simulator?.automation;
+  if (automation === undefined) return;
+  const seen = new Set<string>();
+  automation.feeders.forEach((entry, i) => {
+    const path = `simulator.automation.feeders[${i}].feeder`;
+    if (!index.feederIds.includes(entry.feeder)) issues.push({ path, message: `feeder "${entry.feeder}" does not exist`, value: entry.feeder });
+    else if (seen.has(entry.feeder)) issues.push({ path, message: `feeder "${entry.feeder}" is listed twice`, value: entry.feeder });
+    seen.add(entry.feeder);
+  });
+  automation.protection.forEach((entry, i) => {
+    const path = `simulator.automation.protection[${i}].device`;
+    const sw = index.switches.get(entry.device);
+    if (sw === undefined) issues.push({ path, message: `switch "${entry.device}" does not exist`, value: entry.device });
+    else if (sw.kind !== 'breaker' && sw.kind !== 'recloser') {
+      issues.push({ path, message: `switch "${entry.device}" is a ${sw.kind}; only breakers and reclosers reclose`, value: entry.device });
+    }
+  });
 }
 
 interface FeederIndex {

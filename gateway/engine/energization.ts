@@ -107,6 +107,15 @@ export class Energization {
     return { energized, deenergized };
   }
 
+  /** Sets positions without computing anything (restore from a saved state); call `recomputeAll` after. */
+  restorePositions(positions: Readonly<Record<string, SwitchState>>): void {
+    for (const [id, position] of Object.entries(positions)) {
+      if (!this.topology.switchDevice(id) || (position !== 'open' && position !== 'closed')) continue;
+      this.positions.set(id, position);
+      this.reported.set(id, position);
+    }
+  }
+
   private afterClose(from: string | null, to: string): EnergizationChange {
     const fromLive = from === null || this.energized.has(from);
     const toLive = this.energized.has(to);

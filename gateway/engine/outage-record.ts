@@ -34,6 +34,30 @@ export interface StepContent {
   customers?: readonly string[];
 }
 
+/** JSON form of an outage record, for `Engine.exportState`. */
+export interface OutageRecordState {
+  id: string;
+  startedAtMs: number;
+  cause: OutageCause;
+  causeDevice: string | null;
+  faultSection: string | null;
+  restoredAtMs: number | null;
+  kind: OutageKind;
+  confidence: OutageConfidence;
+  evidence: OutageEvidence[];
+  parentId: string | null;
+  mergedInto: string | null;
+  plannedId: string | null;
+  currentSections: string[];
+  currentCustomerCount: number;
+  sections: string[];
+  transformers: string[];
+  customers: string[];
+  feederIds: string[];
+  restorations: RestorationStep[];
+  customerMs: number;
+}
+
 export function isoTime(ms: number): string {
   return new Date(ms).toISOString();
 }
@@ -79,6 +103,58 @@ export class OutageRecord {
     this.causeDevice = origin.causeDevice;
     this.faultSection = origin.faultSection;
     this.startedAtMs = origin.startedAtMs;
+  }
+
+  exportState(): OutageRecordState {
+    return {
+      id: this.id,
+      startedAtMs: this.startedAtMs,
+      cause: this.cause,
+      causeDevice: this.causeDevice,
+      faultSection: this.faultSection,
+      restoredAtMs: this.restoredAtMs,
+      kind: this.kind,
+      confidence: this.confidence,
+      evidence: this.evidence.map((e) => ({ ...e })),
+      parentId: this.parentId,
+      mergedInto: this.mergedInto,
+      plannedId: this.plannedId,
+      currentSections: [...this.currentSections],
+      currentCustomerCount: this.currentCustomerCount,
+      sections: [...this.sections],
+      transformers: [...this.transformers],
+      customers: [...this.customers],
+      feederIds: [...this.feederIds],
+      restorations: this.restorations.map((r) => ({ ...r, sections: [...r.sections], transformers: [...r.transformers], customers: [...r.customers] })),
+      customerMs: this.customerMs,
+    };
+  }
+
+  static restore(topology: Topology, state: OutageRecordState): OutageRecord {
+    const record = new OutageRecord(topology, state);
+    record.restoredAtMs = state.restoredAtMs;
+    record.kind = state.kind;
+    record.confidence = state.confidence;
+    record.evidence.push(...state.evidence.map((e) => ({ ...e })));
+    record.parentId = state.parentId;
+    record.mergedInto = state.mergedInto;
+    record.plannedId = state.plannedId;
+    for (const id of state.currentSections) record.currentSections.add(id);
+    record.currentCustomerCount = state.currentCustomerCount;
+    for (const id of state.sections) record.sections.add(id);
+    for (const id of state.transformers) record.transformers.add(id);
+    for (const id of state.customers) record.customers.add(id);
+    for (const id of state.feederIds) record.feederIds.add(id);
+    record.restorations.push(...state.restorations);
+    record.customerMs = state.customerMs;
+    return record;
+  }
+
+  /** Adds evidence unless the same kind about the same subject is already there; returns whether it was added. */
+  addEvidence(evidence: OutageEvidence): boolean {
+    if (this.evidence.some((e) => e.kind === evidence.kind && e.subject === evidence.subject)) return false;
+    this.evidence.push(evidence);
+    return true;
   }
 
   hasEverAffectedSection(sectionId: string): boolean {
@@ -129,8 +205,24 @@ export class OutageRecord {
     this.customerMs += customerMs;
   }
 
-  markRestored(atMs: number): void {
+  /**
+   * Closes the outage. An unplanned outage restored within `momentaryThresholdMs` becomes `momentary`
+   * (a planned one stays planned).
+   */
+  markRestored(atMs: number, momentaryThresholdMs: number = -1): void {
     this.restoredAtMs = Math.max(atMs, this.startedAtMs);
+    if (this.kind === 'unplanned' && this.restoredAtMs - this.startedAtMs <= momentaryThresholdMs) this.kind = 'momentary';
+  }
+
+  /**
+   * Closes the outage as swallowed by `intoId` at `atMs`: from then on its customers are counted in that
+   * outage. `customerMs` is what this outage accumulated up to the merge.
+   */
+  markMerged(atMs: number, intoId: string, customerMs: number): void {
+    this.restoredAtMs = Math.max(atMs, this.startedAtMs);
+    this.mergedInto = intoId;
+    this.customerMs += customerMs;
+    this.currentSections.clear();
   }
 
   change(type: OutageChange['type'], atMs: number): OutageChange {
@@ -149,7 +241,7 @@ export class OutageRecord {
     return {
       id: this.id,
       siteId: this.topology.siteId,
-      state: restored ? 'restored' : 'active',
+      state: this.mergedInto !== null ? 'merged' : restored ? 'restored' : 'active',
       kind: this.kind,
       cause: this.cause,
       confidence: this.confidence,

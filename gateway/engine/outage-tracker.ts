@@ -31,8 +31,37 @@
  *   side is "load" depends on which feeder feeds them at the time.
  */
 import type { OutageIds } from './outage-ids.js';
-import { OutageRecord, type OutageChange } from './outage-record.js';
+import { OutageRecord, isoTime, type OutageChange, type OutageRecordState } from './outage-record.js';
 import type { Topology } from './topology.js';
+
+/** What the engine decides for the trackers: the momentary threshold and the classification of new outages. */
+export interface TrackerHooks {
+  momentaryThresholdMs: number;
+  /** Called once for every new outage before its `outage.started` snapshot is taken (planned matching). */
+  onStart(record: OutageRecord): void;
+}
+
+interface FlagState {
+  atMs: number;
+  phases: string[] | null;
+}
+
+/** JSON form of the tracker's state. */
+export interface OutageTrackerState {
+  active: OutageRecordState[];
+  dark: Array<{ section: string; outage: string; sinceMs: number }>;
+  formerlyIn: Array<{ section: string; outage: string }>;
+  faultFlags: Array<{ switchId: string; atMs: number; phases: string[] | null }>;
+  lockouts: Array<{ switchId: string; atMs: number }>;
+  faultSectionDepth: Array<{ outage: string; depth: number }>;
+}
+
+export interface DeenergizeOptions {
+  /** When supply was lost, if earlier than the change (a roll-up found out later). */
+  startedAtMs?: number;
+  /** The device was not seen to open: it is presumed open (roll-up); no `switchOpen` evidence. */
+  inferred?: boolean;
+}
 
 export class OutageTracker {
   /** Active switching outages in creation order. */
@@ -43,36 +72,76 @@ export class OutageTracker {
   private readonly darkSince = new Map<string, number>();
   /** Live section -> the still active outage it was restored from (for rejoining). */
   private readonly formerlyIn = new Map<string, OutageRecord>();
-  private readonly faultFlags = new Set<string>();
+  private readonly faultFlags = new Map<string, FlagState>();
+  /** Devices whose reclosing is locked out, since when. */
+  private readonly lockouts = new Map<string, number>();
   /** Depth (from the source) of the device whose load side is each active outage's located fault. */
   private readonly faultSectionDepth = new Map<string, number>();
 
   constructor(
     private readonly topology: Topology,
     private readonly ids: OutageIds,
+    private readonly hooks: TrackerHooks,
   ) {}
 
   activeOutages(): OutageRecord[] {
     return [...this.active.values()];
   }
 
-  setFaultFlag(switchId: string, up: boolean, atMs: number): OutageChange[] {
+  /** The active outage a dark section is out in. */
+  darkOutageOf(sectionId: string): OutageRecord | undefined {
+    return this.darkIn.get(sectionId);
+  }
+
+  outage(id: string): OutageRecord | undefined {
+    return this.active.get(id);
+  }
+
+  setFaultFlag(switchId: string, up: boolean, atMs: number, phases?: readonly string[]): OutageChange[] {
     if (!up) {
       this.faultFlags.delete(switchId);
       return [];
     }
     if (this.faultFlags.has(switchId)) return [];
-    this.faultFlags.add(switchId);
+    this.faultFlags.set(switchId, { atMs, phases: phases ? [...phases] : null });
     const changes: OutageChange[] = [];
     for (const outage of this.active.values()) {
-      if (!this.isEvidence(switchId, outage)) continue;
+      // A presumed-open device (roll-up) saw no fault current: later flags elsewhere are not about it.
+      if (outage.confidence === 'inferred' || !this.isEvidence(switchId, outage)) continue;
       if (this.assess(outage)) changes.push(outage.change('outage.updated', atMs));
     }
     return changes;
   }
 
+  /** Reclosing locked out (or reset): evidence on the outage caused by (or touching) the device. */
+  setLockout(switchId: string, lockedOut: boolean, atMs: number): OutageChange[] {
+    if (!lockedOut) {
+      this.lockouts.delete(switchId);
+      return [];
+    }
+    if (this.lockouts.has(switchId)) return [];
+    this.lockouts.set(switchId, atMs);
+    const changes: OutageChange[] = [];
+    for (const outage of this.active.values()) {
+      if (outage.causeDevice !== switchId && !this.touches(switchId, outage)) continue;
+      if (outage.addEvidence({ at: isoTime(atMs), kind: 'lockout', subject: switchId })) changes.push(outage.change('outage.updated', atMs));
+    }
+    return changes;
+  }
+
+  /** A device reported no voltage on one side: evidence on the outage that side's section is dark in. */
+  voltageAbsent(switchId: string, side: 'source' | 'load', atMs: number): OutageChange[] {
+    const sw = this.topology.switchDevice(switchId);
+    const sectionId = side === 'load' ? sw?.to : sw?.from;
+    if (!sectionId) return [];
+    const outage = this.darkIn.get(sectionId);
+    if (!outage) return [];
+    const added = outage.addEvidence({ at: isoTime(atMs), kind: 'voltageAbsent', subject: switchId, detail: `${side} side` });
+    return added ? [outage.change('outage.updated', atMs)] : [];
+  }
+
   /** `sections` went dark because `switchId` opened. */
-  onDeenergized(sections: readonly string[], switchId: string, atMs: number): OutageChange[] {
+  onDeenergized(sections: readonly string[], switchId: string, atMs: number, opts: DeenergizeOptions = {}): OutageChange[] {
     const rejoining = new Map<OutageRecord, string[]>();
     const fresh: string[] = [];
     for (const id of sections) {
@@ -95,18 +164,30 @@ export class OutageTracker {
       changes.push(outage.change('outage.updated', atMs));
     }
     if (fresh.length > 0) {
+      const startedAtMs = Math.min(atMs, opts.startedAtMs ?? atMs);
       const outage = new OutageRecord(this.topology, {
-        id: this.ids.next(atMs, switchId),
+        id: this.ids.next(startedAtMs, switchId),
         cause: 'switchOpened',
         causeDevice: switchId,
         faultSection: null,
-        startedAtMs: atMs,
+        startedAtMs,
       });
-      for (const id of fresh) this.markDark(outage, id, atMs);
+      for (const id of fresh) this.markDark(outage, id, startedAtMs);
       outage.affectSections(fresh);
+      if (!opts.inferred) outage.addEvidence({ at: isoTime(atMs), kind: 'switchOpen', subject: switchId });
+      const lockedAt = this.lockouts.get(switchId);
+      if (lockedAt !== undefined) outage.addEvidence({ at: isoTime(lockedAt), kind: 'lockout', subject: switchId });
       this.active.set(outage.id, outage);
       this.assess(outage);
+      this.hooks.onStart(outage);
       changes.push(outage.change('outage.started', atMs));
+      // Active outages of devices downstream of this one are nested in it.
+      for (const other of this.active.values()) {
+        if (other === outage || other.parentId !== null || other.causeDevice === null) continue;
+        if (!this.topology.isUpstreamOf(switchId, other.causeDevice)) continue;
+        other.parentId = outage.id;
+        changes.push(other.change('outage.updated', atMs));
+      }
     }
     return changes;
   }
@@ -141,7 +222,7 @@ export class OutageTracker {
         changes.push(outage.change('outage.updated', atMs));
         continue;
       }
-      outage.markRestored(atMs);
+      outage.markRestored(atMs, this.hooks.momentaryThresholdMs);
       this.active.delete(outage.id);
       this.faultSectionDepth.delete(outage.id);
       for (const id of outage.everAffectedSections()) {
@@ -150,6 +231,42 @@ export class OutageTracker {
       changes.push(outage.change('outage.restored', atMs));
     }
     return changes;
+  }
+
+  exportState(): OutageTrackerState {
+    return {
+      active: [...this.active.values()].map((o) => o.exportState()),
+      dark: [...this.darkIn].map(([section, o]) => ({ section, outage: o.id, sinceMs: this.darkSince.get(section)! })),
+      formerlyIn: [...this.formerlyIn].map(([section, o]) => ({ section, outage: o.id })),
+      faultFlags: [...this.faultFlags].map(([switchId, f]) => ({ switchId, atMs: f.atMs, phases: f.phases })),
+      lockouts: [...this.lockouts].map(([switchId, atMs]) => ({ switchId, atMs })),
+      faultSectionDepth: [...this.faultSectionDepth].map(([outage, depth]) => ({ outage, depth })),
+    };
+  }
+
+  /** Replaces the state with an exported one (on a fresh tracker). */
+  importState(state: OutageTrackerState): void {
+    this.active.clear();
+    this.darkIn.clear();
+    this.darkSince.clear();
+    this.formerlyIn.clear();
+    this.faultFlags.clear();
+    this.lockouts.clear();
+    this.faultSectionDepth.clear();
+    for (const s of state.active) this.active.set(s.id, OutageRecord.restore(this.topology, s));
+    for (const d of state.dark) {
+      const outage = this.active.get(d.outage);
+      if (!outage) continue;
+      this.darkIn.set(d.section, outage);
+      this.darkSince.set(d.section, d.sinceMs);
+    }
+    for (const f of state.formerlyIn) {
+      const outage = this.active.get(f.outage);
+      if (outage) this.formerlyIn.set(f.section, outage);
+    }
+    for (const f of state.faultFlags) this.faultFlags.set(f.switchId, { atMs: f.atMs, phases: f.phases });
+    for (const l of state.lockouts) this.lockouts.set(l.switchId, l.atMs);
+    for (const d of state.faultSectionDepth) this.faultSectionDepth.set(d.outage, d.depth);
   }
 
   private markDark(outage: OutageRecord, sectionId: string, atMs: number): void {
@@ -179,10 +296,21 @@ export class OutageTracker {
     const causeKind = this.topology.switchDevice(cause)?.kind;
     const protective = causeKind === 'breaker' || causeKind === 'recloser';
     let tripped = false;
+    let changed = false;
     let farthest: { id: string; depth: number; to: string } | null = null;
-    for (const flagged of this.faultFlags) {
+    for (const [flagged, flagState] of this.faultFlags) {
       if (!this.isEvidence(flagged, outage)) continue;
       tripped = true;
+      if (
+        outage.addEvidence({
+          at: isoTime(flagState.atMs),
+          kind: 'faultFlag',
+          subject: flagged,
+          ...(flagState.phases ? { detail: `phases ${flagState.phases.join(',')}` } : {}),
+        })
+      ) {
+        changed = true;
+      }
       const sw = this.topology.switchDevice(flagged)!;
       if (sw.kind === 'tie' || !(flagged === cause || this.touches(flagged, outage))) continue;
       const depth = this.topology.depth(flagged) ?? -1;
@@ -190,7 +318,6 @@ export class OutageTracker {
         farthest = { id: flagged, depth, to: sw.to };
       }
     }
-    let changed = false;
     if (protective && tripped && outage.cause !== 'protectionTrip') {
       outage.cause = 'protectionTrip';
       changed = true;

@@ -18,4 +18,13 @@ export class EventSequence {
   peek(): number {
     return this.nextSeq;
   }
+
+  /**
+   * Continues a stored sequence after a restart (before any event is stamped). Never goes back: a number
+   * once handed out is not handed out again.
+   */
+  restore(nextSeq: number): void {
+    if (!Number.isSafeInteger(nextSeq) || nextSeq < 1) throw new RangeError(`invalid stored next sequence number ${nextSeq}`);
+    if (nextSeq > this.nextSeq) this.nextSeq = nextSeq;
+  }
 }

@@ -7,6 +7,11 @@
  * - `feeders/<id>/state`: retained energization snapshot, published when it changes;
  * - `devices/<id>/availability`: retained.
  * While the broker is down mqtt.js queues messages in memory and sends them in order on reconnect.
+ *
+ * Restarts: `onEventDelivered` reports each event the broker acknowledged (the gateway records it in its
+ * state store). With `isActiveOutage`, every connect looks at the retained `outages/+` topics once and clears
+ * those the engine does not know as active: left behind by an earlier run that could not close them (a lost or
+ * set-aside state file, or a gateway run without persistence). Restored active outages keep theirs untouched.
  */
 import { readFileSync } from 'node:fs';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
@@ -21,7 +26,14 @@ export interface MqttPublisherOptions {
   siteId: string;
   logger: Logger;
   version: string;
+  /** Called when the broker acknowledged (QoS 1 PUBACK) the event with this `seq` on the events topic. */
+  onEventDelivered?: (seq: number) => void;
+  /** Whether an outage id is active in the engine; enables clearing stale retained outages on connect. */
+  isActiveOutage?: (outageId: string) => boolean;
 }
+
+/** How long after subscribing retained outage topics are looked at for stale ones. */
+const STALE_SWEEP_MS = 2000;
 
 export class MqttPublisher implements Publisher {
   readonly name = 'mqtt';
@@ -52,6 +64,7 @@ export class MqttPublisher implements Publisher {
     client.on('connect', () => {
       this.log.info('MQTT connected', { url: this.safeUrl, clientId: client.options.clientId });
       client.publish(this.topics.status(), JSON.stringify(this.birth()), { qos: 1, retain: true });
+      this.clearStaleOutages(client);
     });
     client.on('reconnect', () => this.log.debug('MQTT reconnecting', { url: this.safeUrl }));
     client.on('offline', () => this.log.warn('MQTT broker unreachable; messages are queued until it returns', { url: this.safeUrl }));
@@ -82,7 +95,8 @@ export class MqttPublisher implements Publisher {
 
   publishEvents(events: readonly DomainEvent[]): void {
     for (const event of events) {
-      this.send(this.topics.events(), event, false);
+      const onDelivered = this.opts.onEventDelivered;
+      this.send(this.topics.events(), event, false, onDelivered === undefined ? undefined : () => onDelivered(event.seq));
       switch (event.type) {
         case 'outage.started':
         case 'outage.updated':
@@ -132,10 +146,38 @@ export class MqttPublisher implements Publisher {
     await client.endAsync(!client.connected);
   }
 
-  private send(topic: string, payload: unknown, retain: boolean): void {
+  private send(topic: string, payload: unknown, retain: boolean, onAcknowledged?: () => void): void {
     this.published += 1;
     this.client?.publish(topic, JSON.stringify(payload), { qos: 1, retain }, (err) => {
       if (err) this.log.warn('MQTT publish failed', { topic, err });
+      else onAcknowledged?.();
+    });
+  }
+
+  /**
+   * Subscribes to the retained outage topics for a moment and clears (empty retained message) each retained
+   * outage the engine does not know as active. Only messages the broker flags as retained are looked at:
+   * the gateway's own live publishes arrive without the flag.
+   */
+  private clearStaleOutages(client: MqttClient): void {
+    const isActive = this.opts.isActiveOutage;
+    if (isActive === undefined) return;
+    const prefix = this.topics.outage('');
+    const filter = this.topics.outage('+');
+    const onMessage = (topic: string, payload: Buffer, packet: { retain?: boolean }): void => {
+      if (packet.retain !== true || payload.length === 0 || !topic.startsWith(prefix)) return;
+      const outageId = topic.slice(prefix.length);
+      if (isActive(outageId)) return;
+      this.log.warn('clearing a retained outage this gateway does not know as active (left by an earlier run)', { outageId });
+      client.publish(topic, '', { qos: 1, retain: true });
+    };
+    client.on('message', onMessage);
+    client.subscribe(filter, { qos: 1 }, (err) => {
+      if (err) this.log.debug('cannot look for stale retained outages', { err });
+      setTimeout(() => {
+        client.removeListener('message', onMessage);
+        if (client.connected) client.unsubscribe(filter);
+      }, STALE_SWEEP_MS).unref();
     });
   }
 

@@ -3,7 +3,7 @@
  * the devices of one RTU bus share that bus's scheduler; OPC UA devices get one session per endpoint.
  * Protocol stacks are imported only when a site uses them (node-opcua alone costs ~100 MB).
  */
-import type { ModbusRtuDeviceConfig, SiteConfig } from '../config/site-config.js';
+import type { ModbusRtuDeviceConfig, OpcUaDeviceConfig, SiteConfig } from '../config/site-config.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { Driver } from '../../drivers/reading.js';
@@ -16,12 +16,9 @@ export interface DriverFactoryOptions {
 
 export async function createDrivers(site: SiteConfig, opts: DriverFactoryOptions): Promise<Driver[]> {
   const drivers: Driver[] = [];
-  const unsupported: string[] = [];
   for (const device of site.devices) {
     if (device.protocol === 'modbus-tcp') {
       drivers.push(new ModbusTcpDriver(device, { clock: opts.clock, logger: opts.logger.child({ module: 'modbus', deviceId: device.id }) }));
-    } else if (device.protocol !== 'modbus-rtu') {
-      unsupported.push(`${device.id} (${device.protocol})`);
     }
   }
   // One scheduler per RTU line, shared by every unit id on it: exactly one request in flight on the wire.
@@ -31,6 +28,15 @@ export async function createDrivers(site: SiteConfig, opts: DriverFactoryOptions
     const { ModbusRtuBusDriver } = await import('../../drivers/modbus/rtu/bus-driver.js');
     drivers.push(new ModbusRtuBusDriver(bus, devices, { clock: opts.clock, logger: opts.logger.child({ module: 'modbus-rtu', bus: bus.id }) }));
   }
-  if (unsupported.length > 0) throw new Error(`no driver yet for devices: ${unsupported.join(', ')}`);
+  // One session per OPC UA endpoint (security settings and user included), shared by its devices.
+  const opcua = site.devices.filter((d): d is OpcUaDeviceConfig => d.protocol === 'opcua');
+  if (opcua.length > 0) {
+    // The loader requires the top-level opcua block whenever an OPC UA device exists.
+    if (site.opcua === undefined) throw new Error('OPC UA devices need the top-level opcua block (pkiDir)');
+    const { createOpcUaDrivers, routeNodeOpcuaLogs } = await import('../../drivers/opcua/index.js');
+    const logger = opts.logger.child({ module: 'opcua' });
+    routeNodeOpcuaLogs(logger);
+    drivers.push(...createOpcUaDrivers(opcua, site.opcua, { clock: opts.clock, logger }));
+  }
   return drivers;
 }

@@ -2,6 +2,13 @@
  * The composition root of a running gateway: drivers -> point map -> engine -> publishers.
  * Start order: publishers (so nothing the engine says is lost), engine, drivers. Stop in reverse:
  * drivers first (no new readings), then publishers flush, so every accepted event is handed on.
+ *
+ * Persistence (when the site has `persistence:`): the stored state is restored before anything starts (the
+ * event sequence continues, active outages continue with their ids and start times, nothing is published
+ * again for them), and every batch that emitted events or changed the engine's state is saved in one
+ * transaction BEFORE its events are published: no event goes out with a sequence number the store does not
+ * know, so a restart (even after kill -9) never reuses one. Events stored but not confirmed by the broker are
+ * sent again at start (at least once; consumers drop a repeated `seq`).
  */
 import type { SiteConfig } from '../config/site-config.js';
 import { systemClock, type Clock } from '../clock.js';
@@ -14,6 +21,7 @@ import { MqttPublisher } from '../publish/mqtt-publisher.js';
 import type { Publisher } from '../publish/publisher.js';
 import type { Driver, Reading } from '../../drivers/reading.js';
 import { createDrivers } from './driver-factory.js';
+import { StateStore } from './state-store.js';
 import { AvailabilityTracker, type AvailabilitySnapshot } from './availability.js';
 import { PointMap } from './point-map.js';
 
@@ -31,10 +39,12 @@ export interface GatewayStatus {
   activeOutages: Outage[];
   devices: AvailabilitySnapshot[];
   eventsEmitted: number;
+  /** The state database, or null when the site runs without persistence. */
+  stateFile: string | null;
 }
 
 export class Gateway {
-  readonly engine: Engine;
+  private currentEngine: Engine;
   readonly publishers: Publisher[] = [];
   drivers: Driver[] = [];
   private readonly clock: Clock;
@@ -46,6 +56,12 @@ export class Gateway {
   private tickTimer: NodeJS.Timeout | undefined;
   private startedAt: number | null = null;
   private eventsEmitted = 0;
+  private store: StateStore | undefined;
+  /** Events restored from the store that the broker never confirmed: published again once publishers run. */
+  private replay: DomainEvent[] = [];
+  /** Delivery confirmations: every seq up to `deliveredUpTo` is confirmed; `deliveredAbove` holds later ones. */
+  private deliveredUpTo = 0;
+  private readonly deliveredAbove = new Set<number>();
   private readonly eventListeners: Array<(events: readonly DomainEvent[]) => void> = [];
   private readonly readingListeners: Array<(deviceId: string, readings: readonly Reading[]) => void> = [];
 
@@ -56,18 +72,30 @@ export class Gateway {
     this.clock = opts.clock ?? systemClock;
     this.log = opts.logger.child({ module: 'gateway' });
     this.sequence = new EventSequence(site.siteId);
-    this.engine = new Engine(site, { clock: this.clock, sequence: this.sequence });
+    this.currentEngine = new Engine(site, { clock: this.clock, sequence: this.sequence });
     this.pointMap = new PointMap(site.devices);
     this.availability = new AvailabilityTracker(
       site.devices.map((d) => d.id),
       this.sequence,
     );
     if (site.mqtt !== undefined) {
-      this.publishers.push(new MqttPublisher(site.mqtt, { siteId: site.siteId, logger: opts.logger, version: opts.version }));
+      this.publishers.push(
+        new MqttPublisher(site.mqtt, {
+          siteId: site.siteId,
+          logger: opts.logger,
+          version: opts.version,
+          onEventDelivered: (seq) => this.delivered(seq),
+          isActiveOutage: (id) => this.currentEngine.activeOutages().some((o) => o.id === id),
+        }),
+      );
     }
     if (site.influx !== undefined) {
       this.publishers.push(new InfluxPublisher(site.influx, { logger: opts.logger, devices: site.devices }));
     }
+  }
+
+  get engine(): Engine {
+    return this.currentEngine;
   }
 
   /** Called with every batch of domain events, after the publishers (status page, tests). */
@@ -81,8 +109,18 @@ export class Gateway {
   }
 
   async start(): Promise<void> {
+    this.restoreState();
     this.drivers = await createDrivers(this.site, { clock: this.clock, logger: this.opts.logger });
     for (const publisher of this.publishers) await publisher.start();
+    if (this.replay.length > 0) {
+      this.log.warn('publishing again events stored before the restart but not confirmed delivered', {
+        count: this.replay.length,
+        fromSeq: this.replay[0]?.seq,
+        toSeq: this.replay[this.replay.length - 1]?.seq,
+      });
+      this.publish(this.replay);
+      this.replay = [];
+    }
     this.publishFeederStates();
     for (const driver of this.drivers) {
       await driver.start((readings) => {
@@ -107,7 +145,10 @@ export class Gateway {
     this.tickTimer = undefined;
     if (this.feederStateTimer) clearTimeout(this.feederStateTimer);
     this.feederStateTimer = undefined;
+    this.persist([]);
     for (const publisher of [...this.publishers].reverse()) await guard(() => publisher.stop(), this.log, `stopping ${publisher.name}`);
+    this.store?.close();
+    this.store = undefined;
     this.log.info('gateway stopped', { siteId: this.site.siteId });
   }
 
@@ -118,6 +159,7 @@ export class Gateway {
       activeOutages: this.engine.activeOutages(),
       devices: this.availability.snapshot(),
       eventsEmitted: this.eventsEmitted,
+      stateFile: this.store?.file ?? null,
     };
   }
 
@@ -147,14 +189,17 @@ export class Gateway {
     } catch (err) {
       this.log.error('engine failed on a batch of readings; batch skipped', { deviceId, err });
     }
+    const changed = this.engine.stateVersion !== versionBefore;
+    if (events.length > 0 || changed) this.persist(events);
     if (events.length > 0) this.emit(events);
-    if (this.engine.stateVersion !== versionBefore) this.scheduleFeederStates();
+    if (changed) this.scheduleFeederStates();
   }
 
   private tick(): void {
     try {
       const events = this.engine.tick(this.clock.now());
       if (events.length > 0) {
+        this.persist(events);
         this.emit(events);
         this.scheduleFeederStates();
       }
@@ -163,9 +208,72 @@ export class Gateway {
     }
   }
 
-  private emit(events: DomainEvent[]): void {
-    this.eventsEmitted += events.length;
-    for (const event of events) logEvent(this.log, event);
+  /**
+   * Restores the stored state, if the site keeps one: before drivers and publishers start, so the first
+   * observation after a restart meets the engine as it was and the first event continues the sequence.
+   */
+  private restoreState(): void {
+    const persistence = this.site.persistence;
+    if (persistence === undefined) {
+      this.log.warn('running WITHOUT persistence (no `persistence:` in the site file): active outages and event sequence numbers start fresh at every restart');
+      return;
+    }
+    const store = StateStore.open(persistence.stateDir, { logger: this.opts.logger });
+    this.store = store;
+    const stored = store.load();
+    if (stored === null) {
+      this.log.info('no stored state: starting fresh', { stateFile: store.file });
+      return;
+    }
+    this.sequence.restore(stored.nextSeq);
+    if (stored.engine !== null) {
+      try {
+        this.currentEngine.importState(stored.engine);
+      } catch (err) {
+        // A state this engine cannot take must not stop the gateway: set it aside, start the engine afresh.
+        store.setAsideEngineState(JSON.stringify(stored.engine), `engine refused it: ${err instanceof Error ? err.message : String(err)}`);
+        this.currentEngine = new Engine(this.site, { clock: this.clock, sequence: this.sequence });
+      }
+    }
+    this.replay = stored.pendingEvents.filter((e) => e.seq > stored.lastPublishedSeq);
+    this.deliveredUpTo = Math.min(stored.nextSeq - 1, (this.replay[0]?.seq ?? stored.nextSeq) - 1);
+    const active = this.currentEngine.activeOutages();
+    this.log.info('state restored', {
+      stateFile: store.file,
+      savedAt: stored.savedAt,
+      nextSeq: stored.nextSeq,
+      activeOutages: active.map((o) => o.id).join(',') || 'none',
+      undelivered: this.replay.length,
+    });
+  }
+
+  /** Saves engine state, next seq and these events in one transaction (before they are published). */
+  private persist(events: readonly DomainEvent[]): void {
+    const store = this.store;
+    if (store === undefined) return;
+    try {
+      store.save(this.engine.exportState(), this.sequence.peek(), events);
+    } catch (err) {
+      // Losing the events would be worse than risking a repeated seq after a later crash: publish anyway.
+      this.log.error('saving state failed; events are published anyway', { err, fromSeq: events[0]?.seq });
+    }
+  }
+
+  /** The broker confirmed event `seq`: advance the contiguous watermark and record it. */
+  private delivered(seq: number): void {
+    if (this.store === undefined || seq <= this.deliveredUpTo) return;
+    this.deliveredAbove.add(seq);
+    const before = this.deliveredUpTo;
+    while (this.deliveredAbove.delete(this.deliveredUpTo + 1)) this.deliveredUpTo++;
+    if (this.deliveredUpTo === before) return;
+    try {
+      this.store?.markPublished(this.deliveredUpTo);
+    } catch (err) {
+      this.log.warn('recording delivered events failed', { seq: this.deliveredUpTo, err });
+    }
+  }
+
+  private publish(events: readonly DomainEvent[]): void {
     for (const publisher of this.publishers) {
       try {
         publisher.publishEvents(events);
@@ -173,6 +281,14 @@ export class Gateway {
         this.log.error('publisher failed on events', { publisher: publisher.name, err });
       }
     }
+    // Without MQTT nothing confirms delivery: handing the events on is all there is.
+    if (this.site.mqtt === undefined) for (const event of events) this.delivered(event.seq);
+  }
+
+  private emit(events: DomainEvent[]): void {
+    this.eventsEmitted += events.length;
+    for (const event of events) logEvent(this.log, event);
+    this.publish(events);
     for (const listener of this.eventListeners) {
       try {
         listener(events);

@@ -20,13 +20,16 @@ export interface DemoStack {
 
 export interface DemoStackOptions {
   mqttUrl: string;
+  /** Keep the demo's simulated feeder automation (default: off, so a test drives protection and repair itself). */
+  automation?: boolean;
   influx?: { host: string; port: number; database: string };
   logger?: Logger;
 }
 
 export async function startDemoStack(opts: DemoStackOptions): Promise<DemoStack> {
   const demo = await loadSiteConfig(packagePath('config/sites/demo.yaml'), {});
-  const simulator = new Simulator(demo, { clock: systemClock, controlPort: 0, portOverride: () => 0 });
+  const simulated: SiteConfig = opts.automation === true ? demo : { ...demo, simulator: { ...demo.simulator, automation: undefined } };
+  const simulator = new Simulator(simulated, { clock: systemClock, controlPort: 0, portOverride: () => 0 });
   const endpoints = await simulator.start();
   const bound = new Map(endpoints.modbusEndpoints.map((e) => [`${e.host}:${e.port}`, e.boundPort]));
   const site: SiteConfig = {

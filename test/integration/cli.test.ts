@@ -42,7 +42,7 @@ t.test('usage errors exit 2 with the command help; --help exits 0 for every comm
   const badOption = await runCli(['validate', '--confg', 'x']);
   t.equal(badOption.code, 2);
   t.match(badOption.stderr, /--confg/);
-  for (const command of ['run', 'validate', 'simulate', 'demo']) {
+  for (const command of ['run', 'validate', 'simulate', 'demo', 'pki']) {
     const help = await runCli([command, '--help']);
     t.equal(help.code, 0, `${command} --help`);
     t.match(help.stdout, new RegExp(`^Usage: feederwatch ${command}`), `${command} --help prints usage`);
@@ -50,6 +50,17 @@ t.test('usage errors exit 2 with the command help; --help exits 0 for every comm
   const global = await runCli(['--help']);
   t.equal(global.code, 0);
   t.match(global.stdout, /Commands:[\s\S]*run[\s\S]*validate[\s\S]*simulate[\s\S]*demo/);
+});
+
+t.test('pki: trusting a certificate needs a file; list shows the folders', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'fw-pki-cli-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const missing = await runCli(['pki', 'trust', '--pki', dir]);
+  t.equal(missing.code, 2);
+  t.match(missing.stderr, /certificate file/i);
+  const list = await runCli(['pki', 'list', '--pki', dir]);
+  t.equal(list.code, 0, list.stderr);
+  t.match(list.stdout, /trusted/);
 });
 
 t.test('demo: the scripted fault is detected and published within 20 s of start; Ctrl-C stops cleanly', async (t) => {

@@ -42,6 +42,9 @@ t.test('values flow from the feeder model to readings; browse paths; unknown nod
         point('position', { nodeId: 'ns=1;s=ftu-a-r1.Position', observe: 'switch.position', encoding: 'doublePoint' }),
         point('bogus', { nodeId: 'ns=1;s=ftu-a-r1.NoSuchVariable' }),
         point('faultFlag', { nodeId: 'ns=1;s=ftu-a-r1.FaultFlag' }),
+        // By namespace URI instead of index.
+        point('uab', { nodeId: `nsu=${server.namespaceUri};s=ftu-a-r1.Uab` }),
+        point('elsewhere', { nodeId: 'nsu=urn:no-such-namespace;s=ftu-a-r1.Uab' }),
       ],
     }),
     opcuaDevice('ftu-a-sw1', 'A-SW1', port, {
@@ -97,6 +100,9 @@ t.test('values flow from the feeder model to readings; browse paths; unknown nod
     t.match(lost.error?.message, /\/1:ftu-a-sw1\/1:NoSuchChild/);
     t.equal(recorder.latest('ftu-a-r1', 'position')?.quality, 'good');
     t.equal(recorder.latest('ftu-a-r1', 'faultFlag')?.quality, 'good');
+    t.equal(recorder.latest('ftu-a-r1', 'uab')?.value, 10_000, 'a node id by namespace URI');
+    const elsewhere = await recorder.reading(isBad('BAD_STATUS', 'ftu-a-r1', 'elsewhere'), 5000, 'unknown namespace', true);
+    t.match(elsewhere.error?.message, /BadNodeIdUnknown: namespace "urn:no-such-namespace"/);
     t.ok(logger.lines.some((l) => l.level === 'warn' && /not monitored/.test(l.msg)), 'logged once as a warning');
   });
 
@@ -149,7 +155,7 @@ t.test('values flow from the feeder model to readings; browse paths; unknown nod
     const perPoint = new Map<string, number>();
     for (const r of lostReadings) perPoint.set(`${r.deviceId}/${r.point}`, (perPoint.get(`${r.deviceId}/${r.point}`) ?? 0) + 1);
     t.same([...new Set(perPoint.values())], [1], 'each point reported SESSION_LOST exactly once');
-    t.equal(perPoint.size, 10, 'every point (including the unmonitored ones) went bad');
+    t.equal(perPoint.size, 12, 'every point (including the unmonitored ones) went bad');
     t.ok(lostReadings.every((r) => r.value === null && r.error?.retryable === true));
   });
 

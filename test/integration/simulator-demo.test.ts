@@ -49,17 +49,22 @@ t.test('demo site plays config/scenarios/demo-fault.yaml', async (t) => {
   // C10301 is unit 8 on the meter endpoint, in F1-S3: float32 0.
   t.same(await readHolding(meterPort, 8, 0x2006, 2), [0, 0], 'C10301 reads 0 V');
 
+  // Voltage-time FA (test/integration/fa-demo.test.ts has the whole sequence): by 42 s F1-R1 has reclosed
+  // for good and only the faulted F1-S3 is out.
   scheduler.advanceTo(50_000);
-  t.same(sim.model.state().deenergizedSections, [], 'cleared and reclosed by 50 s');
-  t.same(await readHolding(ftuPort, 2, 0, 2), [2, 0]);
+  t.same(sim.model.state().deenergizedSections, ['F1-S3'], 'F1-S3 isolated, the rest back by 50 s');
+  t.same(await readHolding(ftuPort, 2, 0, 2), [2, 1], 'F1-R1 closed, still flagged');
 
-  scheduler.advanceTo(70_000);
-  t.equal(await readHolding(meterPort, 1, 0x2006, 2), 'timeout', 'C10101 link cut at 70 s');
+  scheduler.advanceTo(105_000);
+  t.same(sim.model.state().deenergizedSections, [], 'repaired and closed by 105 s');
+
+  scheduler.advanceTo(120_000);
+  t.equal(await readHolding(meterPort, 1, 0x2006, 2), 'timeout', 'C10101 link cut at 120 s');
   t.not(await readHolding(meterPort, 2, 0x2006, 2), 'timeout', 'C10102 still answers');
 
-  scheduler.advanceTo(100_000);
-  t.not(await readHolding(meterPort, 1, 0x2006, 2), 'timeout', 'link back at 100 s');
+  scheduler.advanceTo(150_000);
+  t.not(await readHolding(meterPort, 1, 0x2006, 2), 'timeout', 'link back at 150 s');
 
-  scheduler.advanceTo(115_000);
-  t.same(sim.model.state().faults, ['F1-S3'], 'the loop brings the fault back at 115 s');
+  scheduler.advanceTo(165_000);
+  t.same(sim.model.state().faults, ['F1-S3'], 'the loop brings the fault back at 165 s');
 });

@@ -58,7 +58,12 @@ t.test('breaker trip, partial restorations, final close', (t) => {
       kind: 'unplanned',
       cause: 'protectionTrip',
       confidence: 'measured',
-      evidence: [],
+      evidence: [
+        { at: '2024-05-01T08:00:00.000Z', kind: 'switchOpen', subject: 'F1-CB' },
+        { at: '2024-05-01T08:00:00.000Z', kind: 'faultFlag', subject: 'F1-CB' },
+        { at: '2024-05-01T08:00:00.000Z', kind: 'faultFlag', subject: 'F1-R1' },
+        { at: '2024-05-01T08:00:00.000Z', kind: 'faultFlag', subject: 'F1-SW2' },
+      ],
       parentId: null,
       mergedInto: null,
       plannedId: null,
@@ -374,7 +379,7 @@ t.test('meter voltage loss of one customer', (t) => {
       kind: 'unplanned',
       cause: 'meterVoltageLoss',
       confidence: 'measured',
-      evidence: [],
+      evidence: [{ at: '2024-05-01T08:00:00.000Z', kind: 'meterVoltageLoss', subject: 'C123' }],
       parentId: null,
       mergedInto: null,
       plannedId: null,
@@ -471,8 +476,12 @@ t.test('a meter outage nested in a switching outage stays open until its meter i
   const [meterStarted] = engine.apply([volts('C151', 0, T0)]);
   const meterOutageId = outageOf(meterStarted).id;
   const fuse = engine.apply([pos('F1-FU1', 'open', T0 + MIN)]);
-  t.strictSame(fuse.map((e) => e.type), ['outage.started']);
+  t.strictSame(fuse.map((e) => e.type), ['outage.started', 'outage.updated']);
   t.strictSame(outageOf(fuse[0]).customers, ['C151']);
+  // The meter outage started a minute before (longer than the hold, 0 here): nested, not swallowed.
+  t.equal(outageOf(fuse[1]).id, meterOutageId);
+  t.equal(outageOf(fuse[1]).parentId, outageOf(fuse[0]).id);
+  t.equal(outageOf(fuse[1]).state, 'active');
   t.strictSame(engine.apply([volts('C151', 0, T0 + MIN + 10 * S)]), []);
   const fuseBack = engine.apply([pos('F1-FU1', 'closed', T0 + 2 * MIN)]);
   t.strictSame(fuseBack.map((e) => e.type), ['outage.restored']);
@@ -485,12 +494,31 @@ t.test('a meter outage nested in a switching outage stays open until its meter i
   t.end();
 });
 
-t.test('an unreachable meter is never an outage', (t) => {
+t.test('one unreachable meter under a live transformer is never an outage', (t) => {
   const engine = newEngine();
-  const events = engine.apply([reachable('C121', false, T0), reachable('C122', false, T0), reachable('C123', false, T0)]);
+  // T12's three meters answer, then one goes silent: 1 of 3 is below the 0.6 share.
+  const events = engine.apply([volts('C121', 230, T0), volts('C122', 230, T0), volts('C123', 230, T0), reachable('C121', false, T0 + S)]);
   t.strictSame(events, []);
   t.strictSame(engine.activeOutages(), []);
   t.equal(engine.ignoredObservations, 0);
+  // A single-customer transformer's silent meter is one meter: never an outage either.
+  t.strictSame(engine.apply([reachable('C151', false, T0 + S)]), []);
+  t.end();
+});
+
+t.test('all meters of a transformer silent: transformer out, inferred', (t) => {
+  const engine = newEngine();
+  const events = engine.apply([reachable('C121', false, T0), reachable('C122', false, T0), reachable('C123', false, T0)]);
+  t.strictSame(events.map((e) => e.type), ['outage.started']);
+  const outage = outageOf(events[0]);
+  t.equal(outage.cause, 'transformerOut');
+  t.equal(outage.confidence, 'inferred');
+  t.strictSame(outage.customers, ['C121', 'C122', 'C123']);
+  t.strictSame(outage.evidence.map((e) => [e.kind, e.subject]), [['meterSilent', 'C121'], ['meterSilent', 'C122']]);
+  // C123 went silent after the decision: counted (no new event), and the first answer brings T12 back.
+  const back = engine.apply([reachable('C122', true, T0 + MIN)]);
+  t.strictSame(back.map((e) => e.type), ['outage.restored']);
+  t.equal(outageOf(back[0]).kind, 'momentary');
   t.end();
 });
 

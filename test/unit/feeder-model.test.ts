@@ -175,10 +175,16 @@ t.test('events: a command, then the protection trip, delivered after the operati
   model.injectFault('A-S3');
   model.setSwitch('A-R1', 'closed');
   t.same(seen, [
-    { event: { type: 'faultInjected', section: 'A-S3' }, dark: ['A-S2', 'A-S3', 'A-S4'] },
+    { event: { type: 'faultInjected', section: 'A-S3', permanent: true }, dark: ['A-S2', 'A-S3', 'A-S4'] },
     { event: { type: 'switchOperated', switch: 'A-R1', position: 'open', cause: 'protection' }, dark: ['A-S2', 'A-S3', 'A-S4'] },
+    // No reclosing controller: the trip locks out at once; the operator's close releases the lockout.
+    { event: { type: 'lockout', switch: 'A-R1', locked: true }, dark: ['A-S2', 'A-S3', 'A-S4'] },
+    { event: { type: 'lockout', switch: 'A-R1', locked: false }, dark: ['A-S2', 'A-S3', 'A-S4'] },
     { event: { type: 'switchOperated', switch: 'A-R1', position: 'closed', cause: 'command' }, dark: ['A-S2', 'A-S3', 'A-S4'] },
     { event: { type: 'switchOperated', switch: 'A-R1', position: 'open', cause: 'protection' }, dark: ['A-S2', 'A-S3', 'A-S4'] },
+    { event: { type: 'lockout', switch: 'A-R1', locked: true }, dark: ['A-S2', 'A-S3', 'A-S4'] },
+    // Closing onto the fault: A-S2..A-S4 were live for an instant.
+    { event: { type: 'voltagePulse', sections: ['A-S2', 'A-S3', 'A-S4'] }, dark: ['A-S2', 'A-S3', 'A-S4'] },
   ]);
 });
 

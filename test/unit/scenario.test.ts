@@ -52,7 +52,7 @@ steps:
     loop: true,
     steps: [
       { atMs: 0, action: { kind: 'meterLink', customer: 'CA11', up: false } },
-      { atMs: 15_000, action: { kind: 'fault', section: 'A-S3' } },
+      { atMs: 15_000, action: { kind: 'fault', section: 'A-S3', permanent: true } },
       { atMs: 45_000, action: { kind: 'clearFault', section: 'A-S3' } },
       { atMs: 50_000, action: { kind: 'switch', switch: 'A-R1', position: 'closed' } },
       { atMs: 60_000, action: { kind: 'meterLink', customer: 'CA11', up: true } },
@@ -91,7 +91,7 @@ t.test('errors name the step index and key', async (t) => {
   );
   t.equal(
     errorOf('name: x\nsteps:\n  - { at: 1s, fault: A-S1, position: open }\n').message,
-    'test.yaml: steps[0].position: not allowed in a fault step (allowed: at, fault)',
+    'test.yaml: steps[0].position: not allowed in a fault step (allowed: at, fault, permanent)',
   );
   t.equal(
     errorOf('name: x\nsteps:\n  - { at: 1s, fault: A-S1, clearFault: A-S1 }\n').message,

@@ -83,7 +83,24 @@ t.test('the demo site loads with defaults applied', async (t) => {
   t.match(meter.points.find((p) => p.name === 'importEnergy'), { address: 0x401e, priority: 'slow' });
   t.equal(site.thresholds.meterVoltageLossV, 110);
   t.equal(site.thresholds.meterLossHoldMs, 5000);
-  t.same(site.simulator, { controlHost: '127.0.0.1', controlPort: 8081, meterNominalV: 220 });
+  t.same(site.simulator, {
+    controlHost: '127.0.0.1',
+    controlPort: 8081,
+    meterNominalV: 220,
+    automation: {
+      feeders: [
+        { feeder: 'F1', mode: 'voltageTime', capacityA: 400 },
+        { feeder: 'F2', mode: 'none', capacityA: 400 },
+      ],
+      protection: [
+        { device: 'F1-CB', deadTimesMs: [5000, 15000] },
+        { device: 'F1-R1', deadTimesMs: [5000, 15000] },
+      ],
+      voltageTime: { xMs: 7000, yMs: 5000, xlMs: 45000, lossOfVoltageOpenMs: 3000 },
+      centralized: { actionDelayMs: 2000 },
+      loadPerTransformerA: 12,
+    },
+  });
   t.same(site.mqtt, { url: 'mqtt://127.0.0.1:1883', clientId: 'feederwatch-demo-xixi', protocolVersion: 4 });
   t.equal(site.influx, undefined);
   t.same(site.buses, []);
