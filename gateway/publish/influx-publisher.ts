@@ -52,6 +52,23 @@ const OUTAGE_SCHEMA = {
   },
 };
 
+const SELF_HEALING_SCHEMA = {
+  measurement: 'self_healing',
+  tags: ['feeder', 'kind', 'outcome'],
+  fields: {
+    id: FieldType.STRING,
+    seq: FieldType.INTEGER,
+    faultSection: FieldType.STRING,
+    isolatingDevices: FieldType.STRING,
+    restoredUpstreamCustomers: FieldType.INTEGER,
+    restoredByTransferCustomers: FieldType.INTEGER,
+    stillOutCustomers: FieldType.INTEGER,
+    steps: FieldType.INTEGER,
+    durationMs: FieldType.INTEGER,
+    outageIds: FieldType.STRING,
+  },
+};
+
 const AVAILABILITY_SCHEMA = {
   measurement: 'device_availability',
   tags: ['device', 'state'],
@@ -89,7 +106,7 @@ export class InfluxPublisher implements Publisher {
       database: config.database,
       username: config.username,
       password: config.password,
-      schema: [OUTAGE_SCHEMA, AVAILABILITY_SCHEMA],
+      schema: [OUTAGE_SCHEMA, AVAILABILITY_SCHEMA, SELF_HEALING_SCHEMA],
       // A server that accepts connections and never answers must not hold the flush loop (or shutdown) for
       // the library's default 30 s; our own loop retries with backoff.
       pool: { requestTimeout: 10_000, maxRetries: 0 },
@@ -137,6 +154,28 @@ export class InfluxPublisher implements Publisher {
         case 'outage.restored':
           this.enqueue(outagePoint(event.type.slice('outage.'.length), event.seq, event.ts, event.outage));
           break;
+        case 'selfHealing.completed': {
+          const r = event.report;
+          const fields: Record<string, string | number> = {
+            id: r.id,
+            seq: event.seq,
+            isolatingDevices: r.isolatingDevices.join(','),
+            restoredUpstreamCustomers: r.restoredUpstream.customers.length,
+            restoredByTransferCustomers: r.restoredByTransfer.reduce((n, t) => n + t.customers.length, 0),
+            stillOutCustomers: r.stillOut.customers.length,
+            steps: r.steps.length,
+            outageIds: r.outageIds.join(','),
+          };
+          if (r.faultSection !== null) fields.faultSection = r.faultSection;
+          if (r.durationMs !== null) fields.durationMs = r.durationMs;
+          this.enqueue({
+            measurement: 'self_healing',
+            tags: { feeder: r.feederId, kind: r.kind, outcome: r.outcome ?? 'unknown' },
+            fields,
+            timestamp: uniqueTime(event.ts, event.seq),
+          });
+          break;
+        }
         case 'device.availability':
           this.enqueue({
             measurement: 'device_availability',

@@ -30,6 +30,11 @@ export interface MqttPublisherOptions {
   onEventDelivered?: (seq: number) => void;
   /** Whether an outage id is active in the engine; enables clearing stale retained outages on connect. */
   isActiveOutage?: (outageId: string) => boolean;
+  /**
+   * Handles a command received on `<root>/cmd/<name>`; its result is published on `<root>/cmd/<name>/result`.
+   * Without it the gateway does not subscribe to commands.
+   */
+  onCommand?: (name: string, payload: Buffer) => unknown;
 }
 
 /** How long after subscribing retained outage topics are looked at for stale ones. */
@@ -65,6 +70,7 @@ export class MqttPublisher implements Publisher {
       this.log.info('MQTT connected', { url: this.safeUrl, clientId: client.options.clientId });
       client.publish(this.topics.status(), JSON.stringify(this.birth()), { qos: 1, retain: true });
       this.clearStaleOutages(client);
+      this.subscribeCommands(client);
     });
     client.on('reconnect', () => this.log.debug('MQTT reconnecting', { url: this.safeUrl }));
     client.on('offline', () => this.log.warn('MQTT broker unreachable; messages are queued until it returns', { url: this.safeUrl }));
@@ -100,7 +106,18 @@ export class MqttPublisher implements Publisher {
       switch (event.type) {
         case 'outage.started':
         case 'outage.updated':
-          this.send(this.topics.outage(event.outage.id), event.outage, true);
+          if (event.outage.state === 'active') {
+            this.send(this.topics.outage(event.outage.id), event.outage, true);
+            break;
+          }
+          // Merged into an upstream outage: its final word, then the retained topic is cleared (as on restoration).
+          this.send(this.topics.outage(event.outage.id), event.outage, false);
+          this.client?.publish(this.topics.outage(event.outage.id), '', { qos: 1, retain: true });
+          break;
+        case 'selfHealing.progress':
+        case 'selfHealing.completed':
+          // The latest report per feeder stays retained, so a dashboard sees the last self-healing at once.
+          this.send(this.topics.selfHealing(event.report.feederId), event.report, true);
           break;
         case 'outage.restored':
           this.send(this.topics.outage(event.outage.id), event.outage, false);
@@ -159,6 +176,33 @@ export class MqttPublisher implements Publisher {
    * outage the engine does not know as active. Only messages the broker flags as retained are looked at:
    * the gateway's own live publishes arrive without the flag.
    */
+  private subscribeCommands(client: MqttClient): void {
+    const handle = this.opts.onCommand;
+    if (handle === undefined) return;
+    const prefix = `${this.topics.root}/cmd/`;
+    if (this.commandListener === undefined) {
+      this.commandListener = (topic: string, payload: Buffer): void => {
+        if (!topic.startsWith(prefix)) return;
+        const name = topic.slice(prefix.length);
+        if (name === '' || name.includes('/')) return;
+        let result: unknown;
+        try {
+          result = handle(name, payload);
+        } catch (err) {
+          result = { command: name, ok: false, error: err instanceof Error ? err.message : String(err) };
+        }
+        this.log.info('command handled', { command: name, ok: (result as { ok?: unknown }).ok, error: (result as { error?: unknown }).error });
+        client.publish(`${prefix}${name}/result`, JSON.stringify(result), { qos: 1, retain: false });
+      };
+      client.on('message', this.commandListener);
+    }
+    client.subscribe(`${prefix}+`, { qos: 1 }, (err) => {
+      if (err) this.log.warn('cannot subscribe to commands', { err });
+    });
+  }
+
+  private commandListener: ((topic: string, payload: Buffer) => void) | undefined;
+
   private clearStaleOutages(client: MqttClient): void {
     const isActive = this.opts.isActiveOutage;
     if (isActive === undefined) return;

@@ -18,6 +18,9 @@ export class Topics {
   feederState(feederId: string): string {
     return `${this.root}/feeders/${feederId}/state`;
   }
+  selfHealing(feederId: string): string {
+    return `${this.root}/feeders/${feederId}/selfHealing`;
+  }
   deviceAvailability(deviceId: string): string {
     return `${this.root}/devices/${deviceId}/availability`;
   }

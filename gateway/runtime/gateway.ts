@@ -13,6 +13,8 @@
 import type { SiteConfig } from '../config/site-config.js';
 import { systemClock, type Clock } from '../clock.js';
 import { Engine } from '../engine/engine.js';
+import { SelfHealingRecognizer } from '../engine/self-healing/recognizer.js';
+import { CommandHandler } from './commands.js';
 import type { DomainEvent, Outage } from '../engine/events.js';
 import { EventSequence } from '../engine/sequence.js';
 import type { Logger } from '../log.js';
@@ -62,6 +64,7 @@ export class Gateway {
   /** Delivery confirmations: every seq up to `deliveredUpTo` is confirmed; `deliveredAbove` holds later ones. */
   private deliveredUpTo = 0;
   private readonly deliveredAbove = new Set<number>();
+  private readonly commands: CommandHandler;
   private readonly eventListeners: Array<(events: readonly DomainEvent[]) => void> = [];
   private readonly readingListeners: Array<(deviceId: string, readings: readonly Reading[]) => void> = [];
 
@@ -72,12 +75,20 @@ export class Gateway {
     this.clock = opts.clock ?? systemClock;
     this.log = opts.logger.child({ module: 'gateway' });
     this.sequence = new EventSequence(site.siteId);
-    this.currentEngine = new Engine(site, { clock: this.clock, sequence: this.sequence });
+    this.currentEngine = this.newEngine();
     this.pointMap = new PointMap(site.devices);
     this.availability = new AvailabilityTracker(
       site.devices.map((d) => d.id),
       this.sequence,
     );
+    this.commands = new CommandHandler(site.commands?.token, {
+      hasSwitch: (id) => this.currentEngine.topology.switchDevice(id) !== undefined,
+      registerPlannedOutage: (planned) => {
+        this.currentEngine.registerPlannedOutage(planned);
+        // A registered planned outage is state: stored at once, so a restart keeps it.
+        this.persist([]);
+      },
+    });
     if (site.mqtt !== undefined) {
       this.publishers.push(
         new MqttPublisher(site.mqtt, {
@@ -86,6 +97,7 @@ export class Gateway {
           version: opts.version,
           onEventDelivered: (seq) => this.delivered(seq),
           isActiveOutage: (id) => this.currentEngine.activeOutages().some((o) => o.id === id),
+          onCommand: (name, payload) => this.commands.handle(name, payload),
         }),
       );
     }
@@ -150,6 +162,22 @@ export class Gateway {
     this.store?.close();
     this.store = undefined;
     this.log.info('gateway stopped', { siteId: this.site.siteId });
+  }
+
+  /**
+   * The engine with its self-healing recognizer. Switches with a device reporting their position are
+   * telemetered; the others (fuses, manual switches) can only be inferred open by roll-up.
+   */
+  private newEngine(): Engine {
+    const telemeteredSwitches = this.site.devices.flatMap((d) =>
+      d.binds.switch !== undefined && d.points.some((p) => p.observe === 'switch.position') ? [d.binds.switch] : [],
+    );
+    return new Engine(this.site, {
+      clock: this.clock,
+      sequence: this.sequence,
+      telemeteredSwitches,
+      extensions: [new SelfHealingRecognizer(this.site)],
+    });
   }
 
   status(): GatewayStatus {
@@ -232,7 +260,7 @@ export class Gateway {
       } catch (err) {
         // A state this engine cannot take must not stop the gateway: set it aside, start the engine afresh.
         store.setAsideEngineState(JSON.stringify(stored.engine), `engine refused it: ${err instanceof Error ? err.message : String(err)}`);
-        this.currentEngine = new Engine(this.site, { clock: this.clock, sequence: this.sequence });
+        this.currentEngine = this.newEngine();
       }
     }
     this.replay = stored.pendingEvents.filter((e) => e.seq > stored.lastPublishedSeq);
@@ -329,6 +357,24 @@ function logEvent(log: Logger, event: DomainEvent): void {
     case 'outage.restored':
       log.info('outage restored', { ...summary(event.outage), durationS: (event.outage.durationMs ?? 0) / 1000 });
       break;
+    case 'selfHealing.progress':
+      log.info('self-healing in progress', { feederId: event.report.feederId, kind: event.report.kind, faultSection: event.report.faultSection, steps: event.report.steps.length });
+      break;
+    case 'selfHealing.completed': {
+      const r = event.report;
+      log.warn('self-healing completed', {
+        feederId: r.feederId,
+        kind: r.kind,
+        outcome: r.outcome,
+        faultSection: r.faultSection,
+        isolatingDevices: r.isolatingDevices.join(','),
+        restoredUpstream: r.restoredUpstream.customers.length,
+        restoredByTransfer: r.restoredByTransfer.reduce((n, x) => n + x.customers.length, 0),
+        stillOut: r.stillOut.customers.length,
+        durationS: (r.durationMs ?? 0) / 1000,
+      });
+      break;
+    }
     case 'device.availability':
       if (event.state === 'offline') log.warn('device offline', { deviceId: event.deviceId, error: event.error, lastGoodAt: event.lastGoodAt });
       else if (event.state === 'degraded') log.warn('device degraded: part of its points fail', { deviceId: event.deviceId, error: event.error });

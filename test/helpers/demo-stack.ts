@@ -22,6 +22,10 @@ export interface DemoStackOptions {
   mqttUrl: string;
   /** Keep the demo's simulated feeder automation (default: off, so a test drives protection and repair itself). */
   automation?: boolean;
+  /** Accept MQTT commands carrying this token. */
+  commandsToken?: string;
+  /** Gateway thresholds to override. */
+  thresholds?: Partial<SiteConfig['thresholds']>;
   influx?: { host: string; port: number; database: string };
   logger?: Logger;
 }
@@ -37,6 +41,8 @@ export async function startDemoStack(opts: DemoStackOptions): Promise<DemoStack>
     devices: demo.devices.map((d) => (d.protocol === 'modbus-tcp' ? { ...d, port: bound.get(`${d.host}:${d.port}`) ?? d.port } : d)),
     mqtt: { url: opts.mqttUrl, protocolVersion: 4, clientId: `feederwatch-test-${process.pid}` },
     influx: opts.influx ? { ...opts.influx, protocol: 'http' } : undefined,
+    thresholds: { ...demo.thresholds, ...opts.thresholds },
+    commands: opts.commandsToken === undefined ? undefined : { token: opts.commandsToken },
   };
   const gateway = new Gateway(site, { logger: opts.logger ?? silentLogger, version: 'test' });
   await gateway.start();

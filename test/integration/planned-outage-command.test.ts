@@ -1,0 +1,45 @@
+/**
+ * A planned outage registered over MQTT (`<root>/cmd/plannedOutage`, authorized by the site's token) turns the
+ * matching de-energization into a `planned` outage; a wrong token is refused with a clear answer.
+ */
+import t from 'tap';
+import mqtt from 'mqtt';
+import type { Outage } from '../../gateway/engine/events.js';
+import { control, eventually, startDemoStack } from '../helpers/demo-stack.js';
+import { MqttRecorder } from '../helpers/mqtt-recorder.js';
+import { startMosquitto } from '../helpers/services.js';
+
+const ROOT = 'feederwatch/v1/demo-xixi';
+const TOKEN = 'planned-outage-token-0123456789';
+
+t.test('planned outage by MQTT command, then the switch opens: kind planned', async (t) => {
+  const broker = await startMosquitto();
+  t.teardown(() => broker.stop());
+  const recorder = await MqttRecorder.connect(broker.url, `${ROOT}/#`);
+  t.teardown(() => recorder.close());
+  const stack = await startDemoStack({ mqttUrl: broker.url, commandsToken: TOKEN });
+  t.teardown(() => stack.stop());
+  await eventually('every device online', async () => (stack.gateway.status().devices.every((d) => d.state === 'online') ? true : undefined), 10_000);
+
+  const sender = await mqtt.connectAsync(broker.url);
+  t.teardown(() => sender.endAsync());
+  const now = Date.now();
+  const window = { start: new Date(now - 60_000).toISOString(), end: new Date(now + 3_600_000).toISOString() };
+
+  await sender.publishAsync(`${ROOT}/cmd/plannedOutage`, JSON.stringify({ token: 'wrong-token-wrong-token', requestId: 'bad', id: 'PL-X', devices: ['F2-SW1'], ...window }), { qos: 1 });
+  const refused = await recorder.waitFor('refusal', (m) => m.topic === `${ROOT}/cmd/plannedOutage/result` && m.payload.includes('"requestId":"bad"'), 5000);
+  t.match(JSON.parse(refused.payload), { ok: false, error: 'not authorized: missing or wrong token' });
+
+  await sender.publishAsync(`${ROOT}/cmd/plannedOutage`, JSON.stringify({ token: TOKEN, requestId: 'r1', id: 'PL-2026-07', devices: ['F2-SW1'], reason: 'cable joint', ...window }), { qos: 1 });
+  const accepted = await recorder.waitFor('acceptance', (m) => m.topic === `${ROOT}/cmd/plannedOutage/result` && m.payload.includes('"requestId":"r1"'), 5000);
+  t.match(JSON.parse(accepted.payload), { ok: true, registered: { id: 'PL-2026-07', devices: ['F2-SW1'] } });
+
+  const openAt = Date.now();
+  await control(stack.controlUrl, 'POST', '/switches/F2-SW1', { position: 'open' });
+  const msg = await recorder.waitFor('planned outage', (m) => m.topic.startsWith(`${ROOT}/outages/`) && m.payload.includes('"state":"active"'), 5000, openAt);
+  const outage = JSON.parse(msg.payload) as Outage;
+  t.equal(outage.kind, 'planned');
+  t.equal(outage.plannedId, 'PL-2026-07');
+  t.same(outage.customers, ['C20201', 'C20202']);
+  t.same(outage.sections, ['F2-S2']);
+});
