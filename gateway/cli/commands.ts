@@ -1,6 +1,7 @@
 /** The command table of the CLI: one file per command. */
 import { demoCommand } from './demo.js';
 import { pkiCommand } from './pki.js';
+import { reportCommand } from './report.js';
 import { runCommand } from './run.js';
 import { simulateCommand } from './simulate.js';
 import { validateCommand } from './validate.js';
@@ -29,4 +30,5 @@ export const COMMANDS: Record<string, Command> = {
   simulate: simulateCommand,
   demo: demoCommand,
   pki: pkiCommand,
+  report: reportCommand,
 };

@@ -10,6 +10,7 @@ import type { DomainEvent, FeederState, Outage } from '../engine/events.js';
 import type { Logger } from '../log.js';
 import type { Reading } from '../../drivers/reading.js';
 import type { Publisher } from './publisher.js';
+import { reliabilityPoints, type ReliabilityReport } from '../reliability/report.js';
 
 export interface InfluxPublisherOptions {
   logger: Logger;
@@ -188,6 +189,10 @@ export class InfluxPublisher implements Publisher {
     }
     // Outage events are rare and matter: write them without waiting for the timer.
     void this.flush();
+  }
+
+  publishReliability(report: ReliabilityReport): void {
+    for (const point of reliabilityPoints(report)) this.enqueue(point);
   }
 
   publishFeederStates(_states: readonly FeederState[]): void {

@@ -6,7 +6,11 @@
  *   retained) and then an empty retained message that clears the topic;
  * - `feeders/<id>/state`: retained energization snapshot, published when it changes;
  * - `devices/<id>/availability`: retained.
+ * - `cmd/<name>/result`: the answer to a command received on `cmd/<name>` (when `onCommand` is given).
+ * Payload types, topics and retain flags come from one type map (contract.ts, schemas in config/schemas/mqtt/).
  * While the broker is down mqtt.js queues messages in memory and sends them in order on reconnect.
+ * Persistent session: a fixed client id with `clean: false` (MQTT 5: clean start off and a session expiry), so
+ * the broker keeps the command subscription and the QoS 1 exchange in flight across a reconnection.
  *
  * Restarts: `onEventDelivered` reports each event the broker acknowledged (the gateway records it in its
  * state store). With `isActiveOutage`, every connect looks at the retained `outages/+` topics once and clears
@@ -21,6 +25,8 @@ import type { Logger } from '../log.js';
 import type { Reading } from '../../drivers/reading.js';
 import type { Publisher } from './publisher.js';
 import { Topics } from './topics.js';
+import { MQTT_QOS, outageClearMessage, publish, type ContractMessage, type MqttContract, type MqttTopicKind, type StatusBirth, type StatusShutdown, type StatusWill } from './contract.js';
+import type { CommandResult } from '../runtime/commands.js';
 
 export interface MqttPublisherOptions {
   siteId: string;
@@ -34,8 +40,17 @@ export interface MqttPublisherOptions {
    * Handles a command received on `<root>/cmd/<name>`; its result is published on `<root>/cmd/<name>/result`.
    * Without it the gateway does not subscribe to commands.
    */
-  onCommand?: (name: string, payload: Buffer) => unknown;
+  onCommand?: (name: string, payload: Buffer) => CommandResult;
 }
+
+/**
+ * MQTT 5 session expiry (seconds) of the persistent session: how long the broker keeps the gateway's session
+ * (subscriptions, QoS 1 messages in flight) after a disconnection. One week covers a long site outage.
+ */
+export const SESSION_EXPIRY_S = 7 * 24 * 3600;
+
+/** How long a clean stop waits for the broker to acknowledge the shutdown status. */
+const SHUTDOWN_PUBLISH_MS = 2000;
 
 /** How long after subscribing retained outage topics are looked at for stale ones. */
 const STALE_SWEEP_MS = 2000;
@@ -68,7 +83,7 @@ export class MqttPublisher implements Publisher {
     this.client = client;
     client.on('connect', () => {
       this.log.info('MQTT connected', { url: this.safeUrl, clientId: client.options.clientId });
-      client.publish(this.topics.status(), JSON.stringify(this.birth()), { qos: 1, retain: true });
+      publish(client, this.topics, 'status', this.birth());
       this.clearStaleOutages(client);
       this.subscribeCommands(client);
     });
@@ -102,33 +117,34 @@ export class MqttPublisher implements Publisher {
   publishEvents(events: readonly DomainEvent[]): void {
     for (const event of events) {
       const onDelivered = this.opts.onEventDelivered;
-      this.send(this.topics.events(), event, false, onDelivered === undefined ? undefined : () => onDelivered(event.seq));
+      this.send('events', event, onDelivered === undefined ? undefined : () => onDelivered(event.seq));
       switch (event.type) {
         case 'outage.started':
         case 'outage.updated':
-          if (event.outage.state === 'active') {
-            this.send(this.topics.outage(event.outage.id), event.outage, true);
-            break;
-          }
-          // Merged into an upstream outage: its final word, then the retained topic is cleared (as on restoration).
-          this.send(this.topics.outage(event.outage.id), event.outage, false);
-          this.client?.publish(this.topics.outage(event.outage.id), '', { qos: 1, retain: true });
+          // Active: retained. Merged into an upstream outage: its final word (not retained), then the retained
+          // topic is cleared (as on restoration).
+          this.send('outage', event.outage);
+          if (event.outage.state !== 'active') this.sendRaw(outageClearMessage(this.topics, event.outage.id));
           break;
         case 'selfHealing.progress':
         case 'selfHealing.completed':
           // The latest report per feeder stays retained, so a dashboard sees the last self-healing at once.
-          this.send(this.topics.selfHealing(event.report.feederId), event.report, true);
+          this.send('selfHealing', event.report);
           break;
         case 'outage.restored':
-          this.send(this.topics.outage(event.outage.id), event.outage, false);
-          this.client?.publish(this.topics.outage(event.outage.id), '', { qos: 1, retain: true });
+          this.send('outage', event.outage);
+          this.sendRaw(outageClearMessage(this.topics, event.outage.id));
           break;
         case 'device.availability':
-          this.send(
-            this.topics.deviceAvailability(event.deviceId),
-            { deviceId: event.deviceId, state: event.state, previousState: event.previousState, ts: event.ts, lastGoodAt: event.lastGoodAt, consecutiveErrors: event.consecutiveErrors, error: event.error },
-            true,
-          );
+          this.send('deviceAvailability', {
+            deviceId: event.deviceId,
+            state: event.state,
+            previousState: event.previousState,
+            ts: event.ts,
+            lastGoodAt: event.lastGoodAt,
+            consecutiveErrors: event.consecutiveErrors,
+            error: event.error,
+          });
           break;
       }
     }
@@ -140,7 +156,7 @@ export class MqttPublisher implements Publisher {
       const key = JSON.stringify({ ...state, ts: undefined });
       if (this.lastFeederState.get(state.feederId) === key) continue;
       this.lastFeederState.set(state.feederId, key);
-      this.send(this.topics.feederState(state.feederId), state, true);
+      this.send('feederState', state);
     }
   }
 
@@ -158,17 +174,34 @@ export class MqttPublisher implements Publisher {
     }
     if (client.connected) {
       // A clean shutdown is not a failure: say offline ourselves, since the broker will not send the Will.
-      await client.publishAsync(this.topics.status(), JSON.stringify({ online: false, siteId: this.opts.siteId, ts: new Date().toISOString(), reason: 'shutdown' }), { qos: 1, retain: true }).catch(() => undefined);
+      const shutdown: StatusShutdown = { online: false, siteId: this.opts.siteId, ts: new Date().toISOString(), reason: 'shutdown' };
+      // Bounded: with a persistent session mqtt.js keeps an unacknowledged message for the next connection
+      // instead of failing it when the connection drops, so its callback may never come.
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, SHUTDOWN_PUBLISH_MS);
+        publish(client, this.topics, 'status', shutdown, () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
     }
     await client.endAsync(!client.connected);
   }
 
-  private send(topic: string, payload: unknown, retain: boolean, onAcknowledged?: () => void): void {
+  /** Publishes a payload of the contract on its topic (QoS 1, retain as the contract says). */
+  private send<K extends MqttTopicKind>(kind: K, payload: MqttContract[K], onAcknowledged?: () => void): void {
     this.published += 1;
-    this.client?.publish(topic, JSON.stringify(payload), { qos: 1, retain }, (err) => {
-      if (err) this.log.warn('MQTT publish failed', { topic, err });
+    const client = this.client;
+    if (client === undefined) return;
+    const message = publish(client, this.topics, kind, payload, (err) => {
+      if (err) this.log.warn('MQTT publish failed', { topic: message.topic, err });
       else onAcknowledged?.();
     });
+  }
+
+  /** A message outside the JSON payloads (the empty retained message clearing an outage topic). */
+  private sendRaw(message: ContractMessage): void {
+    this.client?.publish(message.topic, message.body, { qos: message.qos, retain: message.retain });
   }
 
   /**
@@ -185,18 +218,19 @@ export class MqttPublisher implements Publisher {
         if (!topic.startsWith(prefix)) return;
         const name = topic.slice(prefix.length);
         if (name === '' || name.includes('/')) return;
-        let result: unknown;
+        let result: CommandResult;
         try {
           result = handle(name, payload);
         } catch (err) {
-          result = { command: name, ok: false, error: err instanceof Error ? err.message : String(err) };
+          result = { command: name, ok: false, requestId: null, error: err instanceof Error ? err.message : String(err) };
         }
-        this.log.info('command handled', { command: name, ok: (result as { ok?: unknown }).ok, error: (result as { error?: unknown }).error });
-        client.publish(`${prefix}${name}/result`, JSON.stringify(result), { qos: 1, retain: false });
+        this.log.info('command handled', { command: name, ok: result.ok, error: result.error });
+        // The result topic is derived from `result.command`: keep it the name the command came on.
+        publish(client, this.topics, 'commandResult', { ...result, command: name });
       };
       client.on('message', this.commandListener);
     }
-    client.subscribe(`${prefix}+`, { qos: 1 }, (err) => {
+    client.subscribe(`${prefix}+`, { qos: MQTT_QOS }, (err) => {
       if (err) this.log.warn('cannot subscribe to commands', { err });
     });
   }
@@ -213,7 +247,8 @@ export class MqttPublisher implements Publisher {
       const outageId = topic.slice(prefix.length);
       if (isActive(outageId)) return;
       this.log.warn('clearing a retained outage this gateway does not know as active (left by an earlier run)', { outageId });
-      client.publish(topic, '', { qos: 1, retain: true });
+      const clear = outageClearMessage(this.topics, outageId);
+      client.publish(clear.topic, clear.body, { qos: clear.qos, retain: clear.retain });
     };
     client.on('message', onMessage);
     client.subscribe(filter, { qos: 1 }, (err) => {
@@ -225,34 +260,45 @@ export class MqttPublisher implements Publisher {
     });
   }
 
-  private birth(): Record<string, unknown> {
+  private birth(): StatusBirth {
     return { online: true, siteId: this.opts.siteId, version: this.opts.version, startedAt: this.startedAt, ts: new Date().toISOString() };
   }
 
   private clientOptions(): IClientOptions {
-    const c = this.config;
-    const options: IClientOptions = {
-      clientId: c.clientId ?? `feederwatch-${this.opts.siteId}`,
-      protocolVersion: c.protocolVersion,
-      reconnectPeriod: 2000,
-      connectTimeout: 10_000,
-      will: {
-        topic: this.topics.status(),
-        payload: Buffer.from(JSON.stringify({ online: false, siteId: this.opts.siteId })),
-        qos: 1,
-        retain: true,
-      },
-    };
-    if (c.username !== undefined) options.username = c.username;
-    if (c.password !== undefined) options.password = c.password;
-    if (c.tls !== undefined) {
-      if (c.tls.ca !== undefined) options.ca = readFileSync(c.tls.ca);
-      if (c.tls.cert !== undefined) options.cert = readFileSync(c.tls.cert);
-      if (c.tls.key !== undefined) options.key = readFileSync(c.tls.key);
-      options.rejectUnauthorized = c.tls.rejectUnauthorized;
-    }
-    return options;
+    return mqttClientOptions(this.config, this.opts.siteId, this.topics);
   }
+}
+
+/**
+ * The mqtt.js options of the gateway's connection: fixed client id, persistent session (`clean: false`; with
+ * MQTT 5 a session expiry of SESSION_EXPIRY_S, since MQTT 5 ends a session at disconnection by default), the
+ * Last Will on `status`, credentials and TLS files.
+ */
+export function mqttClientOptions(c: MqttConfig, siteId: string, topics: Topics): IClientOptions {
+  const will: StatusWill = { online: false, siteId };
+  const options: IClientOptions = {
+    clientId: c.clientId ?? `feederwatch-${siteId}`,
+    protocolVersion: c.protocolVersion,
+    clean: false,
+    reconnectPeriod: 2000,
+    connectTimeout: 10_000,
+    will: {
+      topic: topics.status(),
+      payload: Buffer.from(JSON.stringify(will)),
+      qos: MQTT_QOS,
+      retain: true,
+    },
+  };
+  if (c.protocolVersion === 5) options.properties = { sessionExpiryInterval: SESSION_EXPIRY_S };
+  if (c.username !== undefined) options.username = c.username;
+  if (c.password !== undefined) options.password = c.password;
+  if (c.tls !== undefined) {
+    if (c.tls.ca !== undefined) options.ca = readFileSync(c.tls.ca);
+    if (c.tls.cert !== undefined) options.cert = readFileSync(c.tls.cert);
+    if (c.tls.key !== undefined) options.key = readFileSync(c.tls.key);
+    options.rejectUnauthorized = c.tls.rejectUnauthorized;
+  }
+  return options;
 }
 
 /** `mqtt://user:secret@host:1883` -> `mqtt://host:1883` (credentials in a URL must never reach a log). */

@@ -5,6 +5,7 @@
  */
 import type { DomainEvent, FeederState } from '../engine/events.js';
 import type { Reading } from '../../drivers/reading.js';
+import type { ReliabilityReport } from '../reliability/report.js';
 
 export interface Publisher {
   readonly name: string;
@@ -13,6 +14,8 @@ export interface Publisher {
   publishEvents(events: readonly DomainEvent[]): void;
   publishFeederStates(states: readonly FeederState[]): void;
   publishReadings(deviceId: string, readings: readonly Reading[]): void;
+  /** The latest reliability indices (sinks that carry them). */
+  publishReliability?(report: ReliabilityReport): void;
   /** Flushes what can be flushed and disconnects. */
   stop(): Promise<void>;
 }

@@ -15,6 +15,7 @@ import { systemClock, type Clock } from '../clock.js';
 import { Engine } from '../engine/engine.js';
 import { SelfHealingRecognizer } from '../engine/self-healing/recognizer.js';
 import { CommandHandler } from './commands.js';
+import { ReliabilityService } from './reliability-service.js';
 import type { DomainEvent, Outage } from '../engine/events.js';
 import { EventSequence } from '../engine/sequence.js';
 import type { Logger } from '../log.js';
@@ -59,6 +60,8 @@ export class Gateway {
   private startedAt: number | null = null;
   private eventsEmitted = 0;
   private store: StateStore | undefined;
+  private reliability: ReliabilityService | undefined;
+  private reliabilityTimer: NodeJS.Timeout | undefined;
   /** Events restored from the store that the broker never confirmed: published again once publishers run. */
   private replay: DomainEvent[] = [];
   /** Delivery confirmations: every seq up to `deliveredUpTo` is confirmed; `deliveredAbove` holds later ones. */
@@ -143,6 +146,12 @@ export class Gateway {
     this.startedAt = this.clock.now();
     // Hold times in the engine run out between observations too.
     this.tickTimer = setInterval(() => this.tick(), 1000);
+    // Year-to-date and rolling 12-month windows move with time: republish the indices hourly, and once now.
+    if (this.reliability !== undefined) {
+      this.publishReliability();
+      this.reliabilityTimer = setInterval(() => this.publishReliability(), 3_600_000);
+      this.reliabilityTimer.unref();
+    }
     this.log.info('gateway started', {
       siteId: this.site.siteId,
       feeders: this.site.feeders.length,
@@ -155,12 +164,16 @@ export class Gateway {
     for (const driver of [...this.drivers].reverse()) await guard(() => driver.stop(), this.log, `stopping driver ${driver.id}`);
     if (this.tickTimer) clearInterval(this.tickTimer);
     this.tickTimer = undefined;
+    if (this.reliabilityTimer) clearInterval(this.reliabilityTimer);
+    this.reliabilityTimer = undefined;
     if (this.feederStateTimer) clearTimeout(this.feederStateTimer);
     this.feederStateTimer = undefined;
     this.persist([]);
     for (const publisher of [...this.publishers].reverse()) await guard(() => publisher.stop(), this.log, `stopping ${publisher.name}`);
     this.store?.close();
     this.store = undefined;
+    this.reliability?.close();
+    this.reliability = undefined;
     this.log.info('gateway stopped', { siteId: this.site.siteId });
   }
 
@@ -248,6 +261,11 @@ export class Gateway {
     }
     const store = StateStore.open(persistence.stateDir, { logger: this.opts.logger });
     this.store = store;
+    try {
+      this.reliability = new ReliabilityService(this.site, persistence.stateDir, { clock: this.clock, logger: this.log });
+    } catch (err) {
+      this.log.error('reliability history unavailable; indices are not published', { err });
+    }
     const stored = store.load();
     if (stored === null) {
       this.log.info('no stored state: starting fresh', { stateFile: store.file });
@@ -285,6 +303,29 @@ export class Gateway {
       // Losing the events would be worse than risking a repeated seq after a later crash: publish anyway.
       this.log.error('saving state failed; events are published anyway', { err, fromSeq: events[0]?.seq });
     }
+    if (events.length > 0 && this.reliability?.record(events) === true) this.reliabilityDirty = true;
+  }
+
+  private reliabilityDirty = false;
+
+  /** Publishes the reliability indices to the sinks that carry them. */
+  private publishReliability(): void {
+    if (this.reliability === undefined) return;
+    this.reliabilityDirty = false;
+    let report;
+    try {
+      report = this.reliability.report();
+    } catch (err) {
+      this.log.error('computing reliability indices failed', { err });
+      return;
+    }
+    for (const publisher of this.publishers) {
+      try {
+        publisher.publishReliability?.(report);
+      } catch (err) {
+        this.log.error('publisher failed on reliability', { publisher: publisher.name, err });
+      }
+    }
   }
 
   /** The broker confirmed event `seq`: advance the contiguous watermark and record it. */
@@ -317,6 +358,7 @@ export class Gateway {
     this.eventsEmitted += events.length;
     for (const event of events) logEvent(this.log, event);
     this.publish(events);
+    if (this.reliabilityDirty) this.publishReliability();
     for (const listener of this.eventListeners) {
       try {
         listener(events);

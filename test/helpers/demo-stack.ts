@@ -22,6 +22,8 @@ export interface DemoStackOptions {
   mqttUrl: string;
   /** Keep the demo's simulated feeder automation (default: off, so a test drives protection and repair itself). */
   automation?: boolean;
+  /** Keep state (and the reliability history) in this folder. */
+  stateDir?: string;
   /** Accept MQTT commands carrying this token. */
   commandsToken?: string;
   /** Gateway thresholds to override. */
@@ -43,6 +45,7 @@ export async function startDemoStack(opts: DemoStackOptions): Promise<DemoStack>
     influx: opts.influx ? { ...opts.influx, protocol: 'http' } : undefined,
     thresholds: { ...demo.thresholds, ...opts.thresholds },
     commands: opts.commandsToken === undefined ? undefined : { token: opts.commandsToken },
+    persistence: opts.stateDir === undefined ? undefined : { stateDir: opts.stateDir },
   };
   const gateway = new Gateway(site, { logger: opts.logger ?? silentLogger, version: 'test' });
   await gateway.start();

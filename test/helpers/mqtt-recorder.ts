@@ -1,5 +1,11 @@
-/** A test subscriber that records every message and lets a test await one matching a predicate. */
+/**
+ * A test subscriber that records every message and lets a test await one matching a predicate. With
+ * `{ validate: true }` it also checks every message the gateway publishes against the MQTT contract's schemas
+ * (test/helpers/contract-validator.ts) and records the problems in `violations`; commands sent to the gateway
+ * (`<root>/cmd/<name>`, possibly invalid on purpose) are not checked.
+ */
 import mqtt, { type MqttClient } from 'mqtt';
+import { classifyTopic, validatePayload } from './contract-validator.js';
 
 export interface RecordedMessage {
   topic: string;
@@ -8,14 +14,25 @@ export interface RecordedMessage {
   at: number;
 }
 
+export interface MqttRecorderOptions {
+  /** Check every message the gateway publishes against the contract's schemas (see `violations`). */
+  validate?: boolean;
+}
+
 export class MqttRecorder {
   readonly messages: RecordedMessage[] = [];
+  /** Contract violations, `<topic>: <problem>`, when connected with `validate: true`. */
+  readonly violations: string[] = [];
   private waiters: Array<{ match: (m: RecordedMessage) => boolean; resolve: (m: RecordedMessage) => void }> = [];
 
-  private constructor(private readonly client: MqttClient) {
+  private constructor(
+    private readonly client: MqttClient,
+    validate: boolean,
+  ) {
     client.on('message', (topic, payload, packet) => {
       const message = { topic, payload: payload.toString(), retain: packet.retain, at: Date.now() };
       this.messages.push(message);
+      if (validate && classifyTopic(topic)?.direction !== 'received') this.violations.push(...validatePayload(topic, message.payload));
       this.waiters = this.waiters.filter((w) => {
         if (!w.match(message)) return true;
         w.resolve(message);
@@ -24,9 +41,9 @@ export class MqttRecorder {
     });
   }
 
-  static async connect(url: string, topic: string): Promise<MqttRecorder> {
+  static async connect(url: string, topic: string, options: MqttRecorderOptions = {}): Promise<MqttRecorder> {
     const client = await mqtt.connectAsync(url, { clientId: `test-recorder-${Math.random().toString(16).slice(2)}` });
-    const recorder = new MqttRecorder(client);
+    const recorder = new MqttRecorder(client, options.validate === true);
     await client.subscribeAsync(topic, { qos: 1 });
     return recorder;
   }

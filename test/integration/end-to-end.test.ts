@@ -23,7 +23,7 @@ t.test('fault -> outage on MQTT and in InfluxDB -> restoration clears the retain
   t.teardown(async () => {
     await Promise.all([broker.stop(), influx.stop()]);
   });
-  const recorder = await MqttRecorder.connect(broker.url, `${ROOT}/#`);
+  const recorder = await MqttRecorder.connect(broker.url, `${ROOT}/#`, { validate: true });
   t.teardown(() => recorder.close());
   const stack = await startDemoStack({ mqttUrl: broker.url, influx: { host: influx.host, port: influx.port, database: DB } });
   t.teardown(() => stack.stop());
@@ -119,4 +119,6 @@ t.test('fault -> outage on MQTT and in InfluxDB -> restoration clears the retain
   const telemetry = await influxQuery(influx.url, DB, `SELECT last("ua") FROM "meter" WHERE "customer" = 'C10101'`);
   t.ok(Number(telemetry[0]?.last) > 200, 'meter telemetry written (live meter near 220 V)');
   t.same(stack.gateway.status().activeOutages, []);
+
+  t.same(recorder.violations, [], 'every payload validates against its schema');
 });

@@ -15,7 +15,7 @@ const TOKEN = 'planned-outage-token-0123456789';
 t.test('planned outage by MQTT command, then the switch opens: kind planned', async (t) => {
   const broker = await startMosquitto();
   t.teardown(() => broker.stop());
-  const recorder = await MqttRecorder.connect(broker.url, `${ROOT}/#`);
+  const recorder = await MqttRecorder.connect(broker.url, `${ROOT}/#`, { validate: true });
   t.teardown(() => recorder.close());
   const stack = await startDemoStack({ mqttUrl: broker.url, commandsToken: TOKEN });
   t.teardown(() => stack.stop());
@@ -42,4 +42,6 @@ t.test('planned outage by MQTT command, then the switch opens: kind planned', as
   t.equal(outage.plannedId, 'PL-2026-07');
   t.same(outage.customers, ['C20201', 'C20202']);
   t.same(outage.sections, ['F2-S2']);
+
+  t.same(recorder.violations, [], 'every payload validates against its schema');
 });

@@ -26,7 +26,7 @@ t.test('permanent fault, voltage-time FA: outage, progress, selfHealing.complete
   t.teardown(async () => {
     await Promise.all([broker.stop(), influx.stop()]);
   });
-  const recorder = await MqttRecorder.connect(broker.url, `${ROOT}/#`);
+  const recorder = await MqttRecorder.connect(broker.url, `${ROOT}/#`, { validate: true });
   t.teardown(() => recorder.close());
   // A shorter quiet time than the default 30 s keeps the test short; it must outlast the longest reclose dead
   // time (15 s here), or the sequence would be cut in two. The FA timers are the demo's own.
@@ -77,4 +77,6 @@ t.test('permanent fault, voltage-time FA: outage, progress, selfHealing.complete
     5000,
   );
   t.match(rows[rows.length - 1], { outcome: 'restored', faultSection: 'F1-S3', kind: 'voltageTime' });
+
+  t.same(recorder.violations, [], 'every payload validates against its schema');
 });
