@@ -68,6 +68,7 @@ function benchSite(port: number): SiteConfig {
     devices,
     buses: [],
   plannedOutages: [],
+  notices: { leadTimeMs: 604_800_000, batchSize: 500 },
     thresholds: { meterVoltageLossV: 110, meterLossHoldMs: 0, momentaryStandard: 'DL/T 836', momentaryThresholdMs: 180_000, transformerOutShare: 0.6, selfHealingQuietMs: 30_000 },
     simulator: { controlHost: '127.0.0.1', controlPort: 0, meterNominalV: 220 },
   };

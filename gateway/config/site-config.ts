@@ -146,6 +146,14 @@ export interface CommandsConfig {
   token: string;
 }
 
+/** Customer notices (docs/notices.md). */
+export interface NoticesConfig {
+  /** A planned outage must be registered at least this long before it starts (7 days by Chinese rules). */
+  leadTimeMs: number;
+  /** At most this many customer ids per notice message. */
+  batchSize: number;
+}
+
 /** Where the gateway keeps what must survive a restart (active outages, sequence numbers, outbox). */
 export interface PersistenceConfig {
   /** Folder for the state database; relative to the site file. Default `./state`. */
@@ -196,6 +204,7 @@ export interface SiteConfig {
   thresholds: EngineThresholds;
   plannedOutages: PlannedOutageConfig[];
   commands?: CommandsConfig;
+  notices: NoticesConfig;
   persistence?: PersistenceConfig;
   simulator: SimulatorConfig;
 }

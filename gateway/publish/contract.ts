@@ -7,6 +7,7 @@
  *
  * Adding a topic: a payload type here, an entry in `MQTT_TOPICS`, a schema file, a section in docs/mqtt.md.
  */
+import type { Notice } from '../notices/notice-types.js';
 import type { PlannedOutageConfig } from '../config/site-config.js';
 import type { DomainEvent, FeederState, Outage, SelfHealingReport, DeviceAvailabilityEvent } from '../engine/events.js';
 import type { CommandResult } from '../runtime/commands.js';
@@ -57,6 +58,7 @@ export interface MqttContract {
   selfHealing: SelfHealingReport;
   deviceAvailability: DeviceAvailabilityPayload;
   commandResult: CommandResult;
+  notice: Notice;
 }
 export type MqttTopicKind = keyof MqttContract;
 
@@ -82,6 +84,8 @@ export const MQTT_TOPICS: { readonly [K in MqttTopicKind]: TopicSpec<MqttContrac
   selfHealing: { schema: 'self-healing.schema.json', topic: (t, r) => t.selfHealing(r.feederId), retain: () => true },
   deviceAvailability: { schema: 'device-availability.schema.json', topic: (t, a) => t.deviceAvailability(a.deviceId), retain: () => true },
   commandResult: { schema: 'command-result.schema.json', topic: (t, r) => commandResultTopic(t, r.command), retain: () => false },
+  // One message per batch of customers of one notice (docs/notices.md); not retained: a notice is an event.
+  notice: { schema: 'notice.schema.json', topic: (t) => t.notices(), retain: () => false },
 };
 
 /** Schemas of the commands the gateway receives. */

@@ -17,6 +17,7 @@
  * those the engine does not know as active: left behind by an earlier run that could not close them (a lost or
  * set-aside state file, or a gateway run without persistence). Restored active outages keep theirs untouched.
  */
+import type { Notice } from '../notices/notice-types.js';
 import { readFileSync } from 'node:fs';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { MqttConfig } from '../config/site-config.js';
@@ -158,6 +159,10 @@ export class MqttPublisher implements Publisher {
       this.lastFeederState.set(state.feederId, key);
       this.send('feederState', state);
     }
+  }
+
+  publishNotices(notices: readonly Notice[]): void {
+    for (const notice of notices) this.send('notice', notice);
   }
 
   publishReadings(_deviceId: string, _readings: readonly Reading[]): void {

@@ -6,6 +6,7 @@
 import type { DomainEvent, FeederState } from '../engine/events.js';
 import type { Reading } from '../../drivers/reading.js';
 import type { ReliabilityReport } from '../reliability/report.js';
+import type { Notice } from '../notices/notice-types.js';
 
 export interface Publisher {
   readonly name: string;
@@ -14,6 +15,8 @@ export interface Publisher {
   publishEvents(events: readonly DomainEvent[]): void;
   publishFeederStates(states: readonly FeederState[]): void;
   publishReadings(deviceId: string, readings: readonly Reading[]): void;
+  /** Customer notices, one message per batch (sinks that carry them). */
+  publishNotices?(notices: readonly Notice[]): void;
   /** The latest reliability indices (sinks that carry them). */
   publishReliability?(report: ReliabilityReport): void;
   /** Flushes what can be flushed and disconnects. */

@@ -18,6 +18,9 @@ export class Topics {
   feederState(feederId: string): string {
     return `${this.root}/feeders/${feederId}/state`;
   }
+  notices(): string {
+    return `${this.root}/notices`;
+  }
   selfHealing(feederId: string): string {
     return `${this.root}/feeders/${feederId}/selfHealing`;
   }

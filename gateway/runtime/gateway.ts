@@ -16,6 +16,8 @@ import { Engine } from '../engine/engine.js';
 import { SelfHealingRecognizer } from '../engine/self-healing/recognizer.js';
 import { CommandHandler } from './commands.js';
 import { ReliabilityService } from './reliability-service.js';
+import { NoticeBuilder } from '../notices/notice-builder.js';
+import type { Notice } from '../notices/notice-types.js';
 import type { DomainEvent, Outage } from '../engine/events.js';
 import { EventSequence } from '../engine/sequence.js';
 import type { Logger } from '../log.js';
@@ -68,6 +70,7 @@ export class Gateway {
   private deliveredUpTo = 0;
   private readonly deliveredAbove = new Set<number>();
   private readonly commands: CommandHandler;
+  private readonly notices: NoticeBuilder;
   private readonly eventListeners: Array<(events: readonly DomainEvent[]) => void> = [];
   private readonly readingListeners: Array<(deviceId: string, readings: readonly Reading[]) => void> = [];
 
@@ -84,12 +87,16 @@ export class Gateway {
       site.devices.map((d) => d.id),
       this.sequence,
     );
+    this.notices = new NoticeBuilder(site, { clock: this.clock, leadTimeMs: site.notices.leadTimeMs, batchSize: site.notices.batchSize });
     this.commands = new CommandHandler(site.commands?.token, {
       hasSwitch: (id) => this.currentEngine.topology.switchDevice(id) !== undefined,
       registerPlannedOutage: (planned) => {
+        // Refused (thrown, and answered to the sender) when it starts within the notice lead time.
+        const notices = this.notices.onPlannedRegistered(planned, this.clock.now());
         this.currentEngine.registerPlannedOutage(planned);
         // A registered planned outage is state: stored at once, so a restart keeps it.
         this.persist([]);
+        this.publishNotices(notices);
       },
     });
     if (site.mqtt !== undefined) {
@@ -308,6 +315,26 @@ export class Gateway {
 
   private reliabilityDirty = false;
 
+  private noticesFor(events: readonly DomainEvent[]): Notice[] {
+    try {
+      return this.notices.onEvents(events);
+    } catch (err) {
+      this.log.error('building customer notices failed', { err });
+      return [];
+    }
+  }
+
+  private publishNotices(notices: readonly Notice[]): void {
+    if (notices.length === 0) return;
+    for (const publisher of this.publishers) {
+      try {
+        publisher.publishNotices?.(notices);
+      } catch (err) {
+        this.log.error('publisher failed on notices', { publisher: publisher.name, err });
+      }
+    }
+  }
+
   /** Publishes the reliability indices to the sinks that carry them. */
   private publishReliability(): void {
     if (this.reliability === undefined) return;
@@ -358,6 +385,7 @@ export class Gateway {
     this.eventsEmitted += events.length;
     for (const event of events) logEvent(this.log, event);
     this.publish(events);
+    this.publishNotices(this.noticesFor(events));
     if (this.reliabilityDirty) this.publishReliability();
     for (const listener of this.eventListeners) {
       try {

@@ -24,6 +24,8 @@ export interface DemoStackOptions {
   automation?: boolean;
   /** Keep state (and the reliability history) in this folder. */
   stateDir?: string;
+  /** Planned-outage lead time (default: the site's, 7 days). */
+  noticeLeadTimeMs?: number;
   /** Accept MQTT commands carrying this token. */
   commandsToken?: string;
   /** Gateway thresholds to override. */
@@ -46,6 +48,7 @@ export async function startDemoStack(opts: DemoStackOptions): Promise<DemoStack>
     thresholds: { ...demo.thresholds, ...opts.thresholds },
     commands: opts.commandsToken === undefined ? undefined : { token: opts.commandsToken },
     persistence: opts.stateDir === undefined ? undefined : { stateDir: opts.stateDir },
+    notices: { ...demo.notices, leadTimeMs: opts.noticeLeadTimeMs ?? demo.notices.leadTimeMs },
   };
   const gateway = new Gateway(site, { logger: opts.logger ?? silentLogger, version: 'test' });
   await gateway.start();

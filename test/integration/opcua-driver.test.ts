@@ -5,6 +5,7 @@
  * without restarting the driver. One server for the whole file (node-opcua is slow to start).
  */
 import t from 'tap';
+import { exitWhenDone } from '../helpers/exit-when-done.js';
 import { systemClock } from '../../gateway/clock.js';
 import { OpcUaDriver } from '../../drivers/opcua/opcua-driver.js';
 import { routeNodeOpcuaLogs } from '../../drivers/opcua/node-opcua-logs.js';
@@ -12,6 +13,8 @@ import type { Reading } from '../../drivers/reading.js';
 import { FeederModel } from '../../simulators/feeder-model.js';
 import { OpcUaFtuServer } from '../../simulators/opcua-server.js';
 import { is, isBad, MemoryLogger, opcuaDevice, opcuaSite, point, Recorder, tempPki } from '../helpers/opcua-fixture.js';
+
+exitWhenDone(t);
 
 const nodeOpcuaLog = new MemoryLogger();
 routeNodeOpcuaLogs(nodeOpcuaLog);

@@ -4,6 +4,7 @@
  * exactly the customers of F2-S2, through the driver factory, the OPC UA driver and the point map.
  */
 import t from 'tap';
+import { exitWhenDone } from '../helpers/exit-when-done.js';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +19,8 @@ import { Simulator } from '../../simulators/simulator.js';
 import { control, eventually } from '../helpers/demo-stack.js';
 import { MqttRecorder } from '../helpers/mqtt-recorder.js';
 import { freePort, startMosquitto } from '../helpers/services.js';
+
+exitWhenDone(t);
 
 t.test('an OPC UA FTU in the site: switch opened -> outage with the hand-listed customers', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'fw-opcua-e2e-'));

@@ -5,12 +5,15 @@
  * subscription and monitored items itself. Also: a server that is down when the driver starts.
  */
 import t, { type Test } from 'tap';
+import { exitWhenDone } from '../helpers/exit-when-done.js';
 import { systemClock } from '../../gateway/clock.js';
 import { OpcUaDriver } from '../../drivers/opcua/opcua-driver.js';
 import { routeNodeOpcuaLogs } from '../../drivers/opcua/node-opcua-logs.js';
 import { FeederModel } from '../../simulators/feeder-model.js';
 import { OpcUaFtuServer } from '../../simulators/opcua-server.js';
 import { is, isBad, MemoryLogger, opcuaDevice, opcuaSite, Recorder, tempPki } from '../helpers/opcua-fixture.js';
+
+exitWhenDone(t);
 
 routeNodeOpcuaLogs(new MemoryLogger());
 

@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
+import { exitWhenDone } from '../helpers/exit-when-done.js';
 import { systemClock } from '../../gateway/clock.js';
 import type { OpcUaClientConfig, OpcUaDeviceConfig } from '../../gateway/config/site-config.js';
 import { pkiCommand } from '../../gateway/cli/pki.js';
@@ -19,6 +20,8 @@ import { pkiLayout, readCertificate } from '../../drivers/opcua/pki-store.js';
 import { FeederModel } from '../../simulators/feeder-model.js';
 import { OpcUaFtuServer } from '../../simulators/opcua-server.js';
 import { is, isBad, MemoryLogger, opcuaDevice, opcuaSite, Recorder, tempPki } from '../helpers/opcua-fixture.js';
+
+exitWhenDone(t);
 
 routeNodeOpcuaLogs(new MemoryLogger());
 

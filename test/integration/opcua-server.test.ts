@@ -4,6 +4,7 @@
  * per endpoint.
  */
 import t from 'tap';
+import { exitWhenDone } from '../helpers/exit-when-done.js';
 import { AttributeIds, DataType, makeBrowsePath, OPCUAClient, type ClientSession } from 'node-opcua';
 import { systemClock } from '../../gateway/clock.js';
 import { readCertificate } from '../../drivers/opcua/pki-store.js';
@@ -11,6 +12,8 @@ import { routeNodeOpcuaLogs } from '../../drivers/opcua/node-opcua-logs.js';
 import { FeederModel } from '../../simulators/feeder-model.js';
 import { FTU_VARIABLE_NAMES, ftuBrowsePath, ftuNodeId, OpcUaFtuServer, startOpcUaFtuServers } from '../../simulators/opcua-server.js';
 import { MemoryLogger, opcuaDevice, opcuaSite } from '../helpers/opcua-fixture.js';
+
+exitWhenDone(t);
 
 routeNodeOpcuaLogs(new MemoryLogger());
 

@@ -74,6 +74,7 @@ function build(shape: Shape): { site: SiteConfig; edges: Edge[]; customersOf: Ma
     devices: [],
     buses: [],
     plannedOutages: [],
+  notices: { leadTimeMs: 604_800_000, batchSize: 500 },
     feeders,
   };
   return { site, edges, customersOf };
