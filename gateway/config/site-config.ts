@@ -197,7 +197,7 @@ export interface SiteConfig {
   devices: DeviceConfig[];
   /** Modbus RTU lines (serial ports and serial device servers) the `modbus-rtu` devices sit on. */
   buses: BusConfig[];
-  /** Settings shared by the OPC UA devices; required when the site has any. */
+  /** Settings shared by the OPC UA devices; required when the site has OPC UA devices. */
   opcua?: OpcUaClientConfig;
   mqtt?: MqttConfig;
   influx?: InfluxConfig;

@@ -81,7 +81,7 @@ class Harness {
     return this.events.filter((e) => e.type === 'selfHealing.progress').map((e) => e.report);
   }
 
-  only(t: Test): SelfHealingReport {
+  onlyReport(t: Test): SelfHealingReport {
     const done = this.completed();
     t.equal(done.length, 1, 'exactly one completed report');
     return done[0]!;
@@ -136,7 +136,7 @@ t.test('centralized FLISR: isolate, reclose upstream, transfer through the tie',
   h.tick(59 * S + 999);
   t.equal(h.completed().length, 0);
   h.tick(60 * S);
-  t.strictSame(h.only(t), {
+  t.strictSame(h.onlyReport(t), {
     id: ID(0),
     siteId: 'test-site',
     feederId: 'F1',
@@ -161,7 +161,7 @@ t.test('centralized FLISR: isolate, reclose upstream, transfer through the tie',
 t.test('centralized FLISR, partial: the tie is not closed (its feeder is short of capacity)', (t) => {
   const h = centralizedStart(new Harness());
   h.open(20 * S, 'F1-SW2').open(22 * S, 'F1-SW3').close(25 * S, 'F1-CB').tick(55 * S);
-  const r = h.only(t);
+  const r = h.onlyReport(t);
   t.equal(r.kind, 'centralized');
   t.equal(r.outcome, 'partiallyRestored');
   t.equal(r.faultSection, 'F1-S3');
@@ -184,7 +184,7 @@ t.test('centralized FLISR, failure: the breaker trips again when the master clos
     .open(25 * S + 100, 'F1-CB')
     .lockout(25 * S + 100, 'F1-CB')
     .tick(60 * S);
-  const r = h.only(t);
+  const r = h.onlyReport(t);
   t.equal(r.kind, 'centralized');
   t.equal(r.outcome, 'failed');
   t.equal(r.faultSection, 'F1-S3');
@@ -241,7 +241,7 @@ t.test('voltage-time FA: the switch closing onto the fault locks open, the tie b
   const h = voltageTimeStart(new Harness());
   h.close(24 * S + 100, 'F1-CB').close(31 * S + 100, 'F1-R1').close(36 * S + 100, 'TIE-1');
   h.tick(66 * S + 100);
-  t.strictSame(h.only(t), {
+  t.strictSame(h.onlyReport(t), {
     id: ID(0),
     siteId: 'test-site',
     feederId: 'F1',
@@ -270,7 +270,7 @@ t.test('voltage-time FA: the switch closing onto the fault locks open, the tie b
 t.test('voltage-time FA, partial: the tie stays open', (t) => {
   const h = voltageTimeStart(new Harness());
   h.close(24 * S + 100, 'F1-CB').close(31 * S + 100, 'F1-R1').tick(61 * S + 100);
-  const r = h.only(t);
+  const r = h.onlyReport(t);
   t.equal(r.kind, 'voltageTime');
   t.equal(r.outcome, 'partiallyRestored');
   t.equal(r.faultSection, 'F1-S3');
@@ -285,7 +285,7 @@ t.test('voltage-time FA, partial: the tie stays open', (t) => {
 t.test('voltage-time FA, failure: the breaker locks out after closing onto the fault', (t) => {
   const h = voltageTimeStart(new Harness());
   h.lockout(19 * S + 100, 'F1-CB').tick(52 * S + 100);
-  const r = h.only(t);
+  const r = h.onlyReport(t);
   t.equal(r.kind, 'voltageTime');
   t.equal(r.outcome, 'failed');
   t.equal(r.faultSection, 'F1-S3');
@@ -303,7 +303,7 @@ t.test('recloser, temporary fault: cleared on the first reclose, confirmed after
   h.tick(5 * S + 499);
   t.equal(h.completed().length, 0, 'a reclose onto a permanent fault would trip again within the confirmation time');
   h.tick(5 * S + 500);
-  t.strictSame(h.only(t), {
+  t.strictSame(h.onlyReport(t), {
     id: ID(0),
     siteId: 'test-site',
     feederId: 'F1',
@@ -331,7 +331,7 @@ t.test('recloser, temporary fault: cleared on the first reclose, confirmed after
 t.test('recloser, temporary fault with restoreConfirmMs 0: completes on the reclose itself', (t) => {
   const h = new Harness({ restoreConfirmMs: 0 });
   h.flags(0, 'F1-R1').open(0, 'F1-R1').close(500, 'F1-R1');
-  const r = h.only(t);
+  const r = h.onlyReport(t);
   t.equal(r.outcome, 'clearedOnReclose');
   t.equal(h.events.at(-1)!.atMs, T0 + 500);
   t.end();
@@ -349,7 +349,7 @@ t.test('recloser, permanent fault: three shots then lockout', (t) => {
     .open(35 * S + 800, 'F1-R1')
     .lockout(35 * S + 800, 'F1-R1')
     .tick(65 * S + 800);
-  const r = h.only(t);
+  const r = h.onlyReport(t);
   t.equal(r.kind, 'recloser');
   t.equal(r.outcome, 'failed');
   t.equal(r.faultSection, 'F1-S2');
@@ -373,7 +373,7 @@ t.test('distributed FA: switches around the fault open within the first dead tim
     .close(500, 'F1-CB')
     .close(700, 'TIE-1')
     .tick(30 * S + 700);
-  t.strictSame(h.only(t), {
+  t.strictSame(h.onlyReport(t), {
     id: ID(0),
     siteId: 'test-site',
     feederId: 'F1',
@@ -406,7 +406,7 @@ t.test('distributed FA: switches around the fault open within the first dead tim
 t.test('distributed FA that never trips the breaker: the switch next to the fault opens, the tie back-feeds', (t) => {
   const h = new Harness();
   h.flags(0, 'F1-CB', 'F1-R1', 'F1-SW2').open(100, 'F1-SW2').open(150, 'F1-SW3').close(400, 'TIE-1').tick(30 * S + 400);
-  const r = h.only(t);
+  const r = h.onlyReport(t);
   t.equal(r.kind, 'distributed');
   t.equal(r.outcome, 'restored');
   t.equal(r.faultSection, 'F1-S3');
@@ -432,7 +432,7 @@ t.test('a breaker opened without fault flags starts nothing; a flag right after 
   h.open(0, 'F1-CB').close(60 * S, 'F1-CB').tick(200 * S);
   t.strictSame(h.events, [], 'a manual open and close is no self-healing');
   h.open(300 * S, 'F1-CB').flags(300 * S + 200, 'F1-CB').close(301 * S, 'F1-CB').tick(306 * S);
-  const r = h.only(t);
+  const r = h.onlyReport(t);
   t.equal(r.kind, 'recloser');
   t.equal(r.outcome, 'clearedOnReclose');
   t.equal(r.faultSection, 'F1-S1');
@@ -464,7 +464,7 @@ t.test('an in-progress sequence survives export and import (restart)', (t) => {
   after.recognizer.importState(saved);
   t.strictSame(after.recognizer.activeFeeders, ['F1']);
   after.open(22 * S, 'F1-SW3').close(25 * S, 'F1-CB').close(30 * S, 'TIE-1').tick(60 * S);
-  t.strictSame(after.only(t), straight.only(t));
+  t.strictSame(after.onlyReport(t), straight.onlyReport(t));
   t.throws(() => after.recognizer.importState({ format: 2 }));
   after.recognizer.importState(null);
   t.strictSame(after.recognizer.activeFeeders, []);
