@@ -25,6 +25,7 @@
  * (registers no point defines read 0, so a block read over a gap works); a read reaching outside that
  * window is exception 2, as is any read of a function the device has no points for.
  */
+import { stableHash32 } from '../drivers/modbus/stagger.js';
 import type { Clock } from '../gateway/clock.js';
 import type {
   ModbusDeviceConfig,
@@ -380,10 +381,5 @@ function quantityOf(point: ModbusPointConfig, isFtu: boolean): PointQuantity {
 
 /** A stable number in [0, 1) per string (FNV-1a), so each device gets its own but repeatable counter. */
 function unitHash(text: string): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    hash ^= text.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193);
-  }
-  return (hash >>> 0) / 0x1_0000_0000;
+  return stableHash32(text) / 0x1_0000_0000;
 }

@@ -14,6 +14,7 @@
  * `faultCleared` event); the fault flags it set stay latched until its section is energized again, so
  * they are visible during the dead time and reset when the reclose succeeds.
  */
+import { stableHash32 } from '../drivers/modbus/stagger.js';
 import type { Clock } from '../gateway/clock.js';
 import type { SiteConfig, SwitchConfig, SwitchKind, SwitchState } from '../gateway/config/site-config.js';
 
@@ -514,10 +515,5 @@ export class FeederModel {
 
 /** A stable number in [0, 1) per string (FNV-1a), so each customer gets its own but repeatable variation. */
 function unitHash(text: string): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    hash ^= text.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193);
-  }
-  return (hash >>> 0) / 0x1_0000_0000;
+  return stableHash32(text) / 0x1_0000_0000;
 }

@@ -18,6 +18,7 @@
  *
  * Timers run on real (monotonic) time; the injected clock stamps the readings and times the slow points.
  */
+import type { DriverLogger } from '../driver-logger.js';
 import { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import modbusSerial from 'modbus-serial';
@@ -39,12 +40,7 @@ import { staggerOffsetMs } from './stagger.js';
 const ModbusRTU = modbusSerial.default;
 type ModbusClient = InstanceType<typeof ModbusRTU>;
 
-export interface DriverLogger {
-  debug(msg: string, fields?: Record<string, unknown>): void;
-  info(msg: string, fields?: Record<string, unknown>): void;
-  warn(msg: string, fields?: Record<string, unknown>): void;
-  error(msg: string, fields?: Record<string, unknown>): void;
-}
+export type { DriverLogger } from '../driver-logger.js';
 
 export interface ModbusTcpDriverOptions {
   /** Stamps the readings (sourceTs, gatewayTs) and the stats, and times the slow points. */

@@ -26,6 +26,7 @@
  *
  * Timers run on monotonic time (performance.now()); the injected clock only stamps readings.
  */
+import type { DriverLogger as OpcUaDriverLogger } from '../driver-logger.js';
 import { performance } from 'node:perf_hooks';
 import {
   AttributeIds,
@@ -60,12 +61,7 @@ import { browsePathFromObjects, monitoringKey, monitoringParameters, subscriptio
 import { channelId, channelKey } from './channels.js';
 import { findRejected, pkiLayout } from './pki-store.js';
 
-export interface OpcUaDriverLogger {
-  debug(msg: string, fields?: Record<string, unknown>): void;
-  info(msg: string, fields?: Record<string, unknown>): void;
-  warn(msg: string, fields?: Record<string, unknown>): void;
-  error(msg: string, fields?: Record<string, unknown>): void;
-}
+export type { DriverLogger as OpcUaDriverLogger } from '../driver-logger.js';
 
 export interface OpcUaDriverOptions {
   /** Stamps the readings (gatewayTs, and sourceTs when the server sends none). */

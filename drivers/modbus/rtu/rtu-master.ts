@@ -22,6 +22,7 @@
  * TRUNCATED_FRAME, MODBUS_EXCEPTION, BAD_RESPONSE, and CONNECTION_REFUSED / CONNECTION_LOST for the
  * transport. A transport that closed is reopened on the next request, with backoff when opening fails.
  */
+import type { DriverLogger as RtuLogger } from '../../driver-logger.js';
 import { performance } from 'node:perf_hooks';
 import type { ReadError, ReadErrorCode } from '../../reading.js';
 import { Backoff, type BackoffOptions } from '../backoff.js';
@@ -41,12 +42,7 @@ import { interFrameGapMs, type LineSettings, transmissionTimeMs } from './line-t
 import type { ByteTransport } from './transport.js';
 
 /** The logging surface of the RTU parts (a pino child logger fits). */
-export interface RtuLogger {
-  debug(msg: string, fields?: Record<string, unknown>): void;
-  info(msg: string, fields?: Record<string, unknown>): void;
-  warn(msg: string, fields?: Record<string, unknown>): void;
-  error(msg: string, fields?: Record<string, unknown>): void;
-}
+export type { DriverLogger as RtuLogger } from '../../driver-logger.js';
 
 export interface RtuMasterOptions {
   /** Baud rate, character format and gap of the line. */
