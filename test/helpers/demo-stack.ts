@@ -3,12 +3,12 @@
  * real Mosquitto and (optionally) a real InfluxDB started by the caller.
  */
 import { loadSiteConfig } from '../../gateway/config/load-site.js';
-import type { SiteConfig } from '../../gateway/config/site-config.js';
+import type { DeviceConfig, SiteConfig } from '../../gateway/config/site-config.js';
 import { systemClock } from '../../gateway/clock.js';
 import { silentLogger, type Logger } from '../../gateway/log.js';
 import { packagePath } from '../../gateway/paths.js';
 import { Gateway } from '../../gateway/runtime/gateway.js';
-import { Simulator } from '../../simulators/simulator.js';
+import { Simulator, type SimulatorEndpoints } from '../../simulators/simulator.js';
 
 export interface DemoStack {
   site: SiteConfig;
@@ -39,10 +39,9 @@ export async function startDemoStack(opts: DemoStackOptions): Promise<DemoStack>
   const simulated: SiteConfig = opts.automation === true ? demo : { ...demo, simulator: { ...demo.simulator, automation: undefined } };
   const simulator = new Simulator(simulated, { clock: systemClock, controlPort: 0, portOverride: () => 0 });
   const endpoints = await simulator.start();
-  const bound = new Map(endpoints.modbusEndpoints.map((e) => [`${e.host}:${e.port}`, e.boundPort]));
   const site: SiteConfig = {
     ...demo,
-    devices: demo.devices.map((d) => (d.protocol === 'modbus-tcp' ? { ...d, port: bound.get(`${d.host}:${d.port}`) ?? d.port } : d)),
+    devices: withBoundPorts(demo.devices, endpoints),
     mqtt: { url: opts.mqttUrl, protocolVersion: 4, clientId: `feederwatch-test-${process.pid}` },
     influx: opts.influx ? { ...opts.influx, protocol: 'http' } : undefined,
     thresholds: { ...demo.thresholds, ...opts.thresholds },
@@ -62,6 +61,12 @@ export async function startDemoStack(opts: DemoStackOptions): Promise<DemoStack>
       await simulator.stop();
     },
   };
+}
+
+/** The site's devices with their Modbus TCP ports moved to where the simulator actually listens (free ports). */
+export function withBoundPorts(devices: readonly DeviceConfig[], endpoints: SimulatorEndpoints): DeviceConfig[] {
+  const bound = new Map(endpoints.modbusEndpoints.map((e) => [`${e.host}:${e.port}`, e.boundPort]));
+  return devices.map((d) => (d.protocol === 'modbus-tcp' ? { ...d, port: bound.get(`${d.host}:${d.port}`) ?? d.port } : d));
 }
 
 export async function control(controlUrl: string, method: string, path: string, body?: unknown): Promise<unknown> {

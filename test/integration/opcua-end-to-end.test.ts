@@ -16,7 +16,7 @@ import { silentLogger } from '../../gateway/log.js';
 import { packagePath } from '../../gateway/paths.js';
 import { Gateway } from '../../gateway/runtime/gateway.js';
 import { Simulator } from '../../simulators/simulator.js';
-import { control, eventually } from '../helpers/demo-stack.js';
+import { control, eventually, withBoundPorts } from '../helpers/demo-stack.js';
 import { MqttRecorder } from '../helpers/mqtt-recorder.js';
 import { freePort, startMosquitto } from '../helpers/services.js';
 
@@ -48,12 +48,11 @@ t.test('an OPC UA FTU in the site: switch opened -> outage with the hand-listed 
     [[`opc.tcp://127.0.0.1:${opcuaPort}`, ['ftu-f2-sw1']]],
     'one OPC UA FTU server',
   );
-  const bound = new Map(endpoints.modbusEndpoints.map((e) => [`${e.host}:${e.port}`, e.boundPort]));
   const broker = await startMosquitto();
   t.teardown(() => broker.stop());
   const site: SiteConfig = {
     ...loaded,
-    devices: loaded.devices.map((d) => (d.protocol === 'modbus-tcp' ? { ...d, port: bound.get(`${d.host}:${d.port}`) ?? d.port } : d)),
+    devices: withBoundPorts(loaded.devices, endpoints),
     mqtt: { url: broker.url, protocolVersion: 4, clientId: 'fw-opcua-e2e' },
   };
   const recorder = await MqttRecorder.connect(broker.url, 'feederwatch/v1/demo-xixi/#');

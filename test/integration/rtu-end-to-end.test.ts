@@ -15,7 +15,7 @@ import { silentLogger } from '../../gateway/log.js';
 import { packagePath } from '../../gateway/paths.js';
 import { Gateway } from '../../gateway/runtime/gateway.js';
 import { Simulator } from '../../simulators/simulator.js';
-import { control, eventually } from '../helpers/demo-stack.js';
+import { control, eventually, withBoundPorts } from '../helpers/demo-stack.js';
 import { MqttRecorder } from '../helpers/mqtt-recorder.js';
 import { startMosquitto } from '../helpers/services.js';
 
@@ -35,12 +35,11 @@ t.test('meters on an RTU bus, FTUs on TCP: fault -> outage with the hand-listed 
   const endpoints = await simulator.start();
   t.teardown(() => simulator.stop());
   t.same(endpoints.rtuBuses.map((b) => b.busId), ['meters']);
-  const bound = new Map(endpoints.modbusEndpoints.map((e) => [`${e.host}:${e.port}`, e.boundPort]));
   const broker = await startMosquitto();
   t.teardown(() => broker.stop());
   const site: SiteConfig = {
     ...loaded,
-    devices: loaded.devices.map((d) => (d.protocol === 'modbus-tcp' ? { ...d, port: bound.get(`${d.host}:${d.port}`) ?? d.port } : d)),
+    devices: withBoundPorts(loaded.devices, endpoints),
     mqtt: { url: broker.url, protocolVersion: 4, clientId: 'fw-rtu-e2e' },
   };
   const recorder = await MqttRecorder.connect(broker.url, 'feederwatch/v1/demo-xixi/#');
