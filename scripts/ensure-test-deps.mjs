@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Makes sure the programs the integration tests start are installed: a real Mosquitto broker, a real
-// InfluxDB 1.x server and its CLI, and socat (pseudo-terminals for the RTU simulator). As root with apt-get
+// InfluxDB 1.x server and its CLI, socat (pseudo-terminals for the RTU simulator), Chromium (status page)
+// and systemd-analyze (unit file check). As root with apt-get
 // available it installs what is missing; otherwise it stops at once with the exact command to run.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -13,6 +14,10 @@ const needed = [
   // Independent Modbus peers: a reference master (mbpoll) and a reference server (pymodbus).
   { bin: 'mbpoll', pkg: 'mbpoll', paths: ['/usr/bin/mbpoll'] },
   { module: 'pymodbus', pkg: 'python3-pymodbus' },
+  // The status page's browser tests (playwright-core drives Debian's Chromium; no browser download).
+  { bin: 'chromium', pkg: 'chromium', paths: ['/usr/bin/chromium'] },
+  // `systemd-analyze verify` checks the shipped unit file.
+  { bin: 'systemd-analyze', pkg: 'systemd', paths: ['/usr/bin/systemd-analyze'] },
 ];
 
 function onPath(bin) {

@@ -71,7 +71,7 @@ export function parseSiteConfig(text: string, opts: ParseSiteOptions): SiteConfi
     ...doc.thresholds,
     momentaryThresholdMs: doc.thresholds.momentaryThresholdMs ?? (doc.thresholds.momentaryStandard === 'IEEE 1366' ? 300_000 : 180_000),
   };
-  if (doc.persistence !== undefined) site.persistence = { stateDir: resolve(baseDir, doc.persistence.stateDir) };
+  if (doc.persistence !== undefined) site.persistence = { ...doc.persistence, stateDir: resolve(baseDir, doc.persistence.stateDir) };
   doc.plannedOutages.forEach((planned, i) => {
     if (!(Date.parse(planned.end) > Date.parse(planned.start))) {
       issues.push({ path: `plannedOutages[${i}].end`, message: `must be after start (${planned.start})`, value: planned.end });

@@ -23,11 +23,18 @@ export interface SwitchConfig {
   to: string;
   /** Position in the normal operating configuration (ties are normally open). */
   normal: SwitchState;
+  /** Where it is drawn on the one-line diagram (site drawing units, y upwards). */
+  at?: Point2d;
 }
+
+/** [x, y] on the one-line diagram, in the site's drawing units (imported bus coordinates as they are). */
+export type Point2d = readonly [number, number];
 
 export interface SectionConfig {
   id: string;
   name?: string;
+  /** Where it is drawn on the one-line diagram (for an imported section: the centroid of its buses). */
+  at?: Point2d;
 }
 
 export interface TransformerConfig {
@@ -37,6 +44,8 @@ export interface TransformerConfig {
   areaClass: AreaClass;
   /** Ids of the customers (billing meters) supplied by this transformer. */
   customers: string[];
+  /** Where it is drawn on the one-line diagram. */
+  at?: Point2d;
 }
 
 export interface FeederConfig {
@@ -158,6 +167,15 @@ export interface NoticesConfig {
 export interface PersistenceConfig {
   /** Folder for the state database; relative to the site file. Default `./state`. */
   stateDir: string;
+  /** Bounds of the durable outbox (docs/outbox.md); the loader fills in the defaults. */
+  outbox?: OutboxBounds;
+}
+
+export interface OutboxBounds {
+  /** Logical bytes kept for sinks that are down; the oldest items go first beyond this. Default 256 MiB. */
+  maxBytes: number;
+  /** Items older than this (since they were appended) are dropped. Default 7 days. */
+  maxAgeMs: number;
 }
 
 export type FeederAutomationMode = 'none' | 'centralized' | 'voltageTime' | 'distributed';
