@@ -24,6 +24,7 @@ import type { Logger } from '../log.js';
 import { InfluxPublisher } from '../publish/influx-publisher.js';
 import { MqttPublisher } from '../publish/mqtt-publisher.js';
 import type { Publisher } from '../publish/publisher.js';
+import type { SinkStatus } from '../publish/sink-status.js';
 import type { Driver, Reading } from '../../drivers/reading.js';
 import { createDrivers } from './driver-factory.js';
 import { StateStore } from './state-store.js';
@@ -197,6 +198,17 @@ export class Gateway {
       sequence: this.sequence,
       telemeteredSwitches,
       extensions: [new SelfHealingRecognizer(this.site)],
+    });
+  }
+
+  /** Per sink: reachable, and what is buffered for it (health checks, metrics, the status page). */
+  sinkStatus(): SinkStatus[] {
+    return this.publishers.map((p) => {
+      if (p instanceof InfluxPublisher) {
+        const s = p.getStats();
+        return { name: p.name, reachable: s.reachable, buffered: s.buffered, replayed: 0, dropped: s.dropped };
+      }
+      return { name: p.name, reachable: p instanceof MqttPublisher ? p.connected : true, buffered: 0, replayed: 0, dropped: 0 };
     });
   }
 
