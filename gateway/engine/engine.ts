@@ -354,7 +354,7 @@ export class Engine {
       case 'ttu': {
         const transformer = this.topology.transformer(pending.subject)!;
         return [
-          ...this.meterOutages.onTransformerVoltage(transformer, pending.volts, nowMs, pending.sinceMs, true),
+          ...this.meterOutages.onTransformerVoltage(transformer, pending.volts, pending.sinceMs, pending.sinceMs, true),
           ...this.afterTransformerChange(transformer, nowMs),
         ];
       }
@@ -371,7 +371,10 @@ export class Engine {
     }
     const energizedAt = this.lastEnergizedMs.get(transformer.sectionId);
     if (energizedAt !== undefined) start = Math.max(start, energizedAt);
-    const changes = this.meterOutages.evaluate(transformer, nowMs, Math.min(start, nowMs));
+    // Stamped with the observation that decided it (the silence or loss that reached the share), like a held
+    // 0 V reading: an event's `ts` is the time of its cause, not of the tick that ran out the hold (docs/mqtt.md).
+    const decidedAt = Math.min(start, nowMs);
+    const changes = this.meterOutages.evaluate(transformer, decidedAt, decidedAt);
     changes.push(...this.afterTransformerChange(transformer, nowMs));
     return changes;
   }

@@ -63,12 +63,17 @@ export class IdOrder {
         words[r >>> 5]! |= 1 << (r & 31);
       }
     }
-    const out: string[] = [];
+    // Sized once (a population count first): pushing 5,000 ids grows the array a dozen times and
+    // allocates about three times its final size, the largest share of an outage event's garbage.
+    let n = 0;
+    for (let w = 0; w < words.length; w++) n += popcount(words[w]!);
+    const out = new Array<string>(n);
+    let k = 0;
     for (let w = 0; w < words.length; w++) {
       let word = words[w]!;
       while (word !== 0) {
         const bit = 31 - Math.clz32(word & -word);
-        out.push(this.byRank[(w << 5) + bit]!);
+        out[k++] = this.byRank[(w << 5) + bit]!;
         word &= word - 1;
       }
     }
@@ -87,4 +92,11 @@ export class IdOrder {
     }
     return out;
   }
+}
+
+/** Set bits of a 32-bit word. */
+function popcount(word: number): number {
+  let x = word - ((word >>> 1) & 0x55555555);
+  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
+  return (Math.imul((x + (x >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24);
 }

@@ -30,6 +30,7 @@
  *   by id) among the flagged devices that opened or touch the outage's sections. Ties are left out: which
  *   side is "load" depends on which feeder feeds them at the time.
  */
+import { IndexedTable } from './indexed-table.js';
 import type { OutageIds } from './outage-ids.js';
 import { OutageRecord, isoTime, type OutageChange, type OutageRecordState } from './outage-record.js';
 import type { Topology } from './topology.js';
@@ -66,12 +67,12 @@ export interface DeenergizeOptions {
 export class OutageTracker {
   /** Active switching outages in creation order. */
   private readonly active = new Map<string, OutageRecord>();
-  /** Dark section -> the outage it is out in. */
-  private readonly darkIn = new Map<string, OutageRecord>();
+  /** Dark section -> the outage it is out in. (Per-section tables: see IndexedTable for why not Maps.) */
+  private readonly darkIn: IndexedTable<OutageRecord>;
   /** Dark section -> when it went dark (for customer-minutes). */
-  private readonly darkSince = new Map<string, number>();
+  private readonly darkSince: IndexedTable<number>;
   /** Live section -> the still active outage it was restored from (for rejoining). */
-  private readonly formerlyIn = new Map<string, OutageRecord>();
+  private readonly formerlyIn: IndexedTable<OutageRecord>;
   private readonly faultFlags = new Map<string, FlagState>();
   /** Devices whose reclosing is locked out, since when. */
   private readonly lockouts = new Map<string, number>();
@@ -82,7 +83,13 @@ export class OutageTracker {
     private readonly topology: Topology,
     private readonly ids: OutageIds,
     private readonly hooks: TrackerHooks,
-  ) {}
+  ) {
+    const sections = [...topology.sectionIds()];
+    const indexOf = (id: string): number | undefined => topology.section(id)?.index;
+    this.darkIn = new IndexedTable(sections, indexOf);
+    this.darkSince = new IndexedTable(sections, indexOf);
+    this.formerlyIn = new IndexedTable(sections, indexOf);
+  }
 
   activeOutages(): OutageRecord[] {
     return [...this.active.values()];

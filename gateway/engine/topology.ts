@@ -19,6 +19,8 @@ export interface SwitchInfo {
 
 export interface SectionInfo {
   readonly id: string;
+  /** 0..sectionCount()-1 in configuration order: per-section state lives in arrays indexed by it. */
+  readonly index: number;
   readonly feederId: string;
   /** Switching devices with this section on either side, in configuration order. */
   readonly switches: readonly string[];
@@ -31,6 +33,8 @@ export interface SectionInfo {
 
 export interface TransformerInfo {
   readonly id: string;
+  /** 0..transformerCount()-1 in configuration order: per-transformer state lives in arrays indexed by it. */
+  readonly index: number;
   readonly sectionId: string;
   readonly feederId: string;
   readonly areaClass: AreaClass;
@@ -78,6 +82,7 @@ export class Topology {
         if (sections.has(section.id)) throw new Error(`duplicate section id ${section.id}`);
         sections.set(section.id, {
           id: section.id,
+          index: sections.size,
           feederId: feeder.id,
           switches: [],
           transformers: [],
@@ -120,6 +125,7 @@ export class Topology {
         section.transformers.push(tr.id);
         transformers.set(tr.id, {
           id: tr.id,
+          index: transformers.size,
           sectionId: section.id,
           feederId: section.feederId,
           areaClass: tr.areaClass,
@@ -216,6 +222,14 @@ export class Topology {
 
   feederIds(): IterableIterator<string> {
     return this.feeders.keys();
+  }
+
+  sectionCount(): number {
+    return this.sections.size;
+  }
+
+  transformerCount(): number {
+    return this.transformers.size;
   }
 
   customerCount(): number {
