@@ -121,10 +121,19 @@ interface ModbusDeviceBase extends DeviceBase {
   points: ModbusPointConfig[];
 }
 
+/**
+ * How a Modbus TCP device's requests travel: `shared` (the default when absent) - one connection and one
+ * request scheduler for every shared device on the same host and port (a gateway or data concentrator
+ * with many unit ids behind it); `dedicated` - a connection of its own.
+ */
+export type ModbusTcpConnection = 'shared' | 'dedicated';
+
 export interface ModbusTcpDeviceConfig extends ModbusDeviceBase {
   protocol: 'modbus-tcp';
   host: string;
   port: number;
+  /** Absent: `shared`. */
+  connection?: ModbusTcpConnection;
 }
 
 /** A device on a Modbus RTU bus (serial, or serial behind a device server reached over TCP). */

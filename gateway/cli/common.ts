@@ -51,7 +51,7 @@ export function makeLogger(values: Record<string, string | boolean | undefined>,
   if (!['debug', 'info', 'warn', 'error', 'silent'].includes(level)) throw new UsageError(`--log-level must be debug, info, warn or error (got "${level}")`);
   const format = values['log-format'];
   if (format !== undefined && format !== 'pretty' && format !== 'json') throw new UsageError(`--log-format must be pretty or json (got "${String(format)}")`);
-  const secrets = site === undefined ? [] : [...siteSecrets(site), site.mqtt?.password, site.influx?.password].filter((s): s is string => typeof s === 'string');
+  const secrets = site === undefined ? [] : [...siteSecrets(site), site.mqtt?.password, site.influx?.password, site.http?.token].filter((s): s is string => typeof s === 'string');
   return createLogger({ level: level as LogLevel, format: format as 'pretty' | 'json' | undefined, secrets });
 }
 

@@ -72,6 +72,7 @@ export function parseSiteConfig(text: string, opts: ParseSiteOptions): SiteConfi
     momentaryThresholdMs: doc.thresholds.momentaryThresholdMs ?? (doc.thresholds.momentaryStandard === 'IEEE 1366' ? 300_000 : 180_000),
   };
   if (doc.persistence !== undefined) site.persistence = { ...doc.persistence, stateDir: resolve(baseDir, doc.persistence.stateDir) };
+  if (doc.http !== undefined) issues.push(...httpIssues(doc.http));
   doc.plannedOutages.forEach((planned, i) => {
     if (!(Date.parse(planned.end) > Date.parse(planned.start))) {
       issues.push({ path: `plannedOutages[${i}].end`, message: `must be after start (${planned.start})`, value: planned.end });
@@ -81,6 +82,18 @@ export function parseSiteConfig(text: string, opts: ParseSiteOptions): SiteConfi
   const frozen = deepFreeze<SiteConfig>(site);
   SECRETS.set(frozen, [...substituted.substitutedValues]);
   return frozen;
+}
+
+/** Loopback listen addresses: the only ones the HTTP server may bind without a token. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h === '::1' || /^127(\.\d{1,3}){3}$/.test(h) || /^::ffff:127(\.\d{1,3}){3}$/.test(h);
+}
+
+/** Nothing listens beyond loopback without a bearer token. */
+function httpIssues(http: NonNullable<SiteDocument['http']>): ConfigIssue[] {
+  if (!http.enabled || http.token !== undefined || isLoopbackHost(http.host)) return [];
+  return [{ path: 'http.token', message: `is required when http.host is not a loopback address (host ${http.host}): set token: \${FEEDERWATCH_HTTP_TOKEN} and the variable, or bind 127.0.0.1` }];
 }
 
 /** Values taken from the environment per loaded site (credentials, mostly): kept out of the config itself. */

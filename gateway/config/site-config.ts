@@ -65,6 +65,7 @@ export type {
   ModbusDeviceConfig,
   ModbusPointConfig,
   ModbusRtuDeviceConfig,
+  ModbusTcpConnection,
   ModbusTcpDeviceConfig,
   ObserveKind,
   OpcUaClientConfig,
@@ -111,6 +112,8 @@ export interface InfluxConfig {
   database: string;
   username?: string;
   password?: string;
+  /** Durations of the retention policies the gateway creates (InfluxDB syntax, or INF); loader defaults 90d / INF. */
+  retention?: { telemetry: string; events: string };
 }
 
 export interface EngineThresholds {
@@ -161,6 +164,17 @@ export interface NoticesConfig {
   leadTimeMs: number;
   /** At most this many customer ids per notice message. */
   batchSize: number;
+}
+
+/** The status page, health checks and metrics (docs/status-page.md). */
+export interface HttpConfig {
+  enabled: boolean;
+  /** Listen address; anything but a loopback address requires `token`. Default 127.0.0.1. */
+  host: string;
+  /** Default 8080; 0 takes any free port. */
+  port: number;
+  /** Bearer token every endpoint except /healthz requires (from the environment). */
+  token?: string;
 }
 
 /** Where the gateway keeps what must survive a restart (active outages, sequence numbers, outbox). */
@@ -224,5 +238,7 @@ export interface SiteConfig {
   commands?: CommandsConfig;
   notices: NoticesConfig;
   persistence?: PersistenceConfig;
+  /** Absent (a site built in code): the defaults, enabled on 127.0.0.1:8080. The loader always fills it in. */
+  http?: HttpConfig;
   simulator: SimulatorConfig;
 }

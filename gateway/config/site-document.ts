@@ -7,6 +7,7 @@
 import type {
   DeviceBinding,
   ModbusPointConfig,
+  ModbusTcpConnection,
   OpcUaPointConfig,
   OpcUaSecurityMode,
   OpcUaSecurityPolicy,
@@ -55,6 +56,8 @@ export interface ModbusTcpDeviceDocument extends ModbusDeviceDocumentBase {
   protocol: 'modbus-tcp';
   host: string;
   port: number;
+  /** Absent: shared (one connection per host:port for all its shared devices). */
+  connection?: ModbusTcpConnection;
 }
 
 export interface ModbusRtuDeviceDocument extends ModbusDeviceDocumentBase {

@@ -162,7 +162,7 @@ influx: { host: influx.local }
   t.same(site.plannedOutages, []);
   t.same(site.simulator, { controlHost: '127.0.0.1', controlPort: 8081, meterNominalV: 220 });
   t.same(site.mqtt, { url: 'mqtts://broker:8883', protocolVersion: 4, tls: { ca: CA_FILE, rejectUnauthorized: true } });
-  t.same(site.influx, { host: 'influx.local', port: 8086, protocol: 'http', database: 'feederwatch' });
+  t.same(site.influx, { host: 'influx.local', port: 8086, protocol: 'http', database: 'feederwatch', retention: { telemetry: '90d', events: 'INF' } });
 });
 
 t.test('a partly given section keeps the defaults of the keys it omits', async (t) => {
@@ -277,6 +277,11 @@ const invalidFiles: { file: string; path: string; message: string | RegExp }[] =
     file: 'transformer-voltage-on-meter.yaml',
     path: 'devices[0].pointOverrides.ua.observe',
     message: 'transformer.voltage needs a device bound to a transformer (this one is bound to customer "C10101")',
+  },
+  {
+    file: 'http-without-token.yaml',
+    path: 'http.token',
+    message: 'is required when http.host is not a loopback address (host 0.0.0.0)',
   },
   {
     file: 'address-below-base.yaml',
