@@ -12,22 +12,27 @@
  * | `truncated`   | stops its answer half way                                          | RTU               |
  * | `slow`        | answers `delayMs` (default 1000) later than it normally would       | all               |
  * | `disconnect`  | drops the TCP connection the request came on                       | TCP, RTU over TCP |
+ * | `targetOffline` | is offline behind its Modbus TCP gateway / data concentrator: the   | TCP               |
+ * |               | gateway answers exception 0x0B (Gateway Target Device Failed to    |                   |
+ * |               | Respond) `delayMs` (default 0: its own serial timeout) later       |                   |
  *
  * Modbus TCP frames carry no CRC (TCP checks the stream), and a cut MBAP frame would leave the client waiting
  * for bytes that come with the next answer, so `badCrc` and `truncated` are refused for TCP devices rather
  * than mapped onto something else. A device on a local serial bus has no connection to drop: `disconnect`
- * is refused there (`noAnswer` is what a device that fell off the line looks like).
+ * is refused there (`noAnswer` is what a device that fell off the line looks like). `targetOffline` needs a
+ * gateway that speaks for the device: on an RTU line (local or through a transparent device server) nobody
+ * does, so it is refused there too.
  */
 import type { DeviceConfig } from '../gateway/config/site-config.js';
 
-export const FAULT_MODES = ['none', 'noAnswer', 'exception', 'badCrc', 'wrongUnitId', 'truncated', 'slow', 'disconnect'] as const;
+export const FAULT_MODES = ['none', 'noAnswer', 'exception', 'badCrc', 'wrongUnitId', 'truncated', 'slow', 'disconnect', 'targetOffline'] as const;
 export type FaultMode = (typeof FAULT_MODES)[number];
 
 export interface DeviceFault {
   mode: FaultMode;
   /** Only with `exception`: the exception code answered, 1..11. */
   exceptionCode?: number;
-  /** Only with `slow`: extra delay of the answer in ms. */
+  /** Only with `slow` (extra delay of the answer) and `targetOffline` (delay of the gateway's exception 0x0B), in ms. */
   delayMs?: number;
 }
 
@@ -36,6 +41,8 @@ export type DeviceLink = 'tcp' | 'rtu-serial' | 'rtu-over-tcp';
 
 export const DEFAULT_EXCEPTION_CODE = 4;
 export const DEFAULT_SLOW_DELAY_MS = 1000;
+/** Exception a gateway answers for a device behind it that does not respond (Modbus Application Protocol v1.1b3, 7). */
+export const GATEWAY_TARGET_FAILED = 11;
 export const MAX_SLOW_DELAY_MS = 60_000;
 
 /** Why a mode cannot apply to a link, or undefined when it can. */
@@ -45,6 +52,9 @@ export function unsupportedReason(mode: FaultMode, link: DeviceLink): string | u
   }
   if (link === 'tcp' && mode === 'truncated') {
     return 'truncated applies to Modbus RTU devices only: a cut Modbus TCP frame would swallow the next answer (use noAnswer or disconnect)';
+  }
+  if (link !== 'tcp' && mode === 'targetOffline') {
+    return 'targetOffline applies to Modbus TCP devices behind a gateway: on an RTU line nobody answers exception 0x0B for a device (use noAnswer)';
   }
   if (link === 'rtu-serial' && mode === 'disconnect') {
     return 'disconnect needs a TCP connection to drop; a device on a serial bus that fell off the line is noAnswer';
@@ -72,6 +82,7 @@ const FIELDS: Record<FaultMode, readonly string[]> = {
   truncated: ['mode'],
   slow: ['mode', 'delayMs'],
   disconnect: ['mode'],
+  targetOffline: ['mode', 'delayMs'],
 };
 
 function isFaultMode(value: unknown): value is FaultMode {
@@ -101,8 +112,8 @@ export function parseFault(body: Record<string, unknown>, link: DeviceLink): Dev
     }
     return { mode, exceptionCode: code };
   }
-  if (mode === 'slow') {
-    const delayMs = body['delayMs'] ?? DEFAULT_SLOW_DELAY_MS;
+  if (mode === 'slow' || mode === 'targetOffline') {
+    const delayMs = body['delayMs'] ?? (mode === 'slow' ? DEFAULT_SLOW_DELAY_MS : 0);
     if (typeof delayMs !== 'number' || !Number.isFinite(delayMs) || delayMs < 0 || delayMs > MAX_SLOW_DELAY_MS) {
       throw new FaultRequestError(`field "delayMs" must be a number of ms 0..${MAX_SLOW_DELAY_MS}, got ${JSON.stringify(delayMs)}`, 'delayMs');
     }

@@ -24,6 +24,12 @@
  * Addressing: an address inside [lowest point address, end of the highest point) of that function answers
  * (registers no point defines read 0, so a block read over a gap works); a read reaching outside that
  * window is exception 2, as is any read of a function the device has no points for.
+ *
+ * Cost: nothing is computed between requests (no timers, no per-device state to refresh), so thousands of
+ * idle devices cost nothing. A read looks only at the points of its function, and asks the model for the
+ * device's values (switch, meter, transformer) once per request, however many points it covers. What the
+ * site says about a device (a switch's load-side section, a transformer's section and customers) is looked
+ * up in an index built once per site, not by walking every feeder per device.
  */
 import { stableHash32 } from '../drivers/modbus/stagger.js';
 import type { Clock } from '../gateway/clock.js';
@@ -77,6 +83,40 @@ interface Window {
   end: number;
 }
 
+/** A point with what a read needs of it, precomputed. */
+interface PlacedPoint {
+  point: ModbusPointConfig;
+  count: number;
+  quantity: PointQuantity;
+}
+
+/** Per-request memo of the model's values for this device (asked at most once per read). */
+interface ReadContext {
+  ftu: SwitchValues | undefined | null;
+  electrical: Electrical | null;
+}
+
+/** What the site says about switches and transformers, indexed once per site object. */
+interface SiteIndex {
+  switchTo: Map<string, string>;
+  transformers: Map<string, { section: string; customers: readonly string[] }>;
+}
+
+const siteIndexes = new WeakMap<SiteConfig, SiteIndex>();
+
+function siteIndex(site: SiteConfig): SiteIndex {
+  let index = siteIndexes.get(site);
+  if (index === undefined) {
+    index = { switchTo: new Map(), transformers: new Map() };
+    for (const feeder of site.feeders) {
+      for (const sw of feeder.switches) index.switchTo.set(sw.id, sw.to);
+      for (const tr of feeder.transformers) index.transformers.set(tr.id, { section: tr.section, customers: tr.customers });
+    }
+    siteIndexes.set(site, index);
+  }
+  return index;
+}
+
 export interface DeviceRegistersOptions {
   /** The topology: load-side voltage of switches and everything about transformers needs it. */
   site?: SiteConfig;
@@ -109,6 +149,8 @@ export class DeviceRegisters implements ModbusUnit {
   private readonly initialEnergyKwh: number;
   private readonly quantities = new Map<ModbusPointConfig, PointQuantity>();
   private readonly windows = new Map<RegisterFunction, Window>();
+  /** The points of each function, with their register counts and quantities. */
+  private readonly byFunction = new Map<RegisterFunction, PlacedPoint[]>();
 
   constructor(device: ModbusDeviceConfig, model: FeederModel, opts: DeviceRegistersOptions = {}) {
     this.device = device;
@@ -120,16 +162,20 @@ export class DeviceRegisters implements ModbusUnit {
     this.nominalV = opts.site?.simulator.meterNominalV ?? DEFAULT_NOMINAL_V;
     // A counter somewhere between 1,000 and 11,000 kWh, stable per device.
     this.initialEnergyKwh = 1_000 + 10_000 * unitHash(device.id);
-    for (const feeder of opts.site?.feeders ?? []) {
-      for (const sw of feeder.switches) if (sw.id === device.binds.switch) this.loadSection = sw.to;
-      for (const tr of feeder.transformers) {
-        if (tr.id === device.binds.transformer) this.transformer = { section: tr.section, customers: tr.customers };
-      }
+    if (opts.site !== undefined) {
+      const index = siteIndex(opts.site);
+      if (device.binds.switch !== undefined) this.loadSection = index.switchTo.get(device.binds.switch);
+      if (device.binds.transformer !== undefined) this.transformer = index.transformers.get(device.binds.transformer);
     }
     const isFtu = device.binds.switch !== undefined;
     for (const point of device.points) {
-      this.quantities.set(point, quantityOf(point, isFtu));
-      const end = point.address + pointRegisterCount(point);
+      const quantity = quantityOf(point, isFtu);
+      this.quantities.set(point, quantity);
+      const count = pointRegisterCount(point);
+      const placed = this.byFunction.get(point.function);
+      if (placed === undefined) this.byFunction.set(point.function, [{ point, count, quantity }]);
+      else placed.push({ point, count, quantity });
+      const end = point.address + count;
       const window = this.windows.get(point.function);
       this.windows.set(
         point.function,
@@ -150,13 +196,12 @@ export class DeviceRegisters implements ModbusUnit {
     if (window === undefined || address < window.start || address + quantity > window.end) return { exception: 2 };
     const registers = new Array<number>(quantity).fill(0);
     const bits = fn === 'coil' || fn === 'discrete';
-    for (const point of this.device.points) {
-      if (point.function !== fn) continue;
-      const count = pointRegisterCount(point);
+    const context: ReadContext = { ftu: null, electrical: null };
+    for (const { point, count } of this.byFunction.get(fn) ?? []) {
       if (point.address + count <= address || point.address >= address + quantity) continue;
       let words: number[];
       try {
-        words = this.encodePoint(point, bits);
+        words = this.encodePoint(point, bits, context);
       } catch {
         // A value the point's type cannot hold (a misconfigured scale): the device reports a failure.
         return { exception: 4 };
@@ -187,19 +232,20 @@ export class DeviceRegisters implements ModbusUnit {
     return undefined;
   }
 
-  private encodePoint(point: ModbusPointConfig, bits: boolean): number[] {
+  private encodePoint(point: ModbusPointConfig, bits: boolean, context: ReadContext): number[] {
     if (point.type === 'string') return encodeString(this.device.id.slice(0, 2 * (point.length ?? 1)), point.length ?? 1, point.wordOrder);
     const { quantity } = this.quantities.get(point) as PointQuantity;
     const sentinel = point.sentinels?.[0];
-    const raw = quantity.kind === 'none' && sentinel !== undefined ? sentinel : fromEngineering(this.engineeringValue(point), point);
+    const raw = quantity.kind === 'none' && sentinel !== undefined ? sentinel : fromEngineering(this.engineeringValue(point, context), point);
     if (bits) return [raw !== 0 ? 1 : 0];
     return encode(raw, point.type, point.wordOrder, point.bitIndex ?? 0);
   }
 
-  private engineeringValue(point: ModbusPointConfig): number {
+  private engineeringValue(point: ModbusPointConfig, context: ReadContext): number {
     const { quantity, unitFactor } = this.quantities.get(point) as PointQuantity;
     const switchId = this.device.binds.switch;
-    const ftu = switchId === undefined ? undefined : this.model.switchValues(switchId);
+    if (context.ftu === null) context.ftu = switchId === undefined ? undefined : this.model.switchValues(switchId);
+    const ftu = context.ftu;
     switch (quantity.kind) {
       case 'position':
         return ftu === undefined ? 0 : positionCode(ftu.position, point.encoding ?? 'singleBit');
@@ -221,7 +267,8 @@ export class DeviceRegisters implements ModbusUnit {
       default:
         break;
     }
-    const e = this.electrical(ftu);
+    context.electrical ??= this.electrical(ftu);
+    const e = context.electrical;
     switch (quantity.kind) {
       case 'phaseVoltage':
         return e.u[quantity.phase] * unitFactor;

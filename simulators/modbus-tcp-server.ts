@@ -13,12 +13,17 @@
  *
  * Fault modes (simulators/device-faults.ts) are asked per request through `faultOf(unitId)`: `noAnswer`
  * silence, `exception` an exception answer, `wrongUnitId` the answer under another unit id, `slow` the
- * answer `delayMs` later, `disconnect` the connection dropped. `respond()` (the PDU logic) is shared with
- * the RTU server.
+ * answer `delayMs` later, `disconnect` the connection dropped, `targetOffline` exception 0x0B (what a
+ * gateway or data concentrator answers for a meter behind it that is offline) `delayMs` later. `respond()`
+ * (the PDU logic) is shared with the RTU server.
+ *
+ * Many unit ids per endpoint: a request costs a map lookup and the unit's own registers, computed from the
+ * model for that request only (simulators/device-registers.ts); nothing runs between requests, so thousands
+ * of idle units cost nothing.
  */
 import net from 'node:net';
 import type { RegisterFunction } from '../gateway/config/site-config.js';
-import { DEFAULT_EXCEPTION_CODE, DEFAULT_SLOW_DELAY_MS, type DeviceFault } from './device-faults.js';
+import { DEFAULT_EXCEPTION_CODE, DEFAULT_SLOW_DELAY_MS, type DeviceFault, GATEWAY_TARGET_FAILED } from './device-faults.js';
 import { type SimLogger, silentLogger } from './logger.js';
 
 /** Modbus exception codes used here (Modbus Application Protocol v1.1b3, 7). */
@@ -189,6 +194,9 @@ export function answerWithFaults(unit: ModbusUnit, unitId: number, requestPdu: B
   if (mode === 'noAnswer') return { kind: 'silence' };
   if (mode === 'disconnect') return { kind: 'disconnect' };
   const functionCode = requestPdu.length > 0 ? requestPdu.readUInt8(0) : 0;
+  if (mode === 'targetOffline') {
+    return { kind: 'answer', pdu: Buffer.from([(functionCode | 0x80) & 0xff, GATEWAY_TARGET_FAILED]), unitId, delayMs: fault?.delayMs ?? 0 };
+  }
   let pdu: Buffer;
   if (mode === 'exception') {
     pdu = Buffer.from([(functionCode | 0x80) & 0xff, fault?.exceptionCode ?? DEFAULT_EXCEPTION_CODE]);

@@ -17,8 +17,10 @@
  * - `fast` reads the fast points, `all` the fast and slow ones (`dueKind` says which is due: slow points
  *   every `slowPollIntervalMs`). The readings are the polled points in configured order, one each.
  * - A block that fails makes all its points `bad` with the requester's error (never a 0).
- * - After a TIMEOUT, CONNECTION_REFUSED or CONNECTION_LOST the remaining blocks of the poll are marked with
- *   the same error without a request: a dead device costs one timeout per poll, not one per block.
+ * - After a TIMEOUT, CONNECTION_REFUSED or CONNECTION_LOST, or a gateway's exception 10 (Gateway Path
+ *   Unavailable) or 11 (Gateway Target Device Failed to Respond, sent after the gateway's own timeout), the
+ *   remaining blocks of the poll are marked with the same error without a request: a dead device costs one
+ *   timeout per poll, not one per block.
  * - A block answered with exception 2 (Illegal Data Address) or 3 (Illegal Data Value) is read again point by
  *   point in the same poll (a gap bridged by the plan may hold addresses the device does not implement);
  *   points that fail on their own stay bad. Its points are read on their own from then on (the split plan
@@ -51,6 +53,11 @@ export interface ModbusDeviceReaderOptions {
 
 /** Errors after which the device is not asked again in the same poll: it is not answering at all. */
 const UNREACHABLE: ReadonlySet<ReadError['code']> = new Set(['TIMEOUT', 'CONNECTION_REFUSED', 'CONNECTION_LOST']);
+
+/** Exceptions a gateway answers for a device it cannot reach: asking for the next block would cost the same again. */
+function isGatewayUnreachable(error: ReadError): boolean {
+  return error.code === 'MODBUS_EXCEPTION' && (error.exceptionCode === 10 || error.exceptionCode === 11);
+}
 
 /** Exceptions that say "this request is wrong for this device", which a smaller request can avoid. */
 function isIllegalRequest(error: ReadError): boolean {
@@ -210,7 +217,7 @@ export class ModbusDeviceReader {
 
   /** A block failed: stop the poll, split it, or mark its points. */
   private async failed(requester: ModbusRequester, block: ReadBlock, state: PollState, mayRetry: boolean, error: ReadError): Promise<void> {
-    if (UNREACHABLE.has(error.code)) {
+    if (UNREACHABLE.has(error.code) || isGatewayUnreachable(error)) {
       state.unreachable = error;
       this.fillBad(block, state, error);
       return;

@@ -20,8 +20,8 @@ t.test('fault requests: defaults, ranges, fields per mode', async (t) => {
   t.same(parseFault({ mode: 'slow', delayMs: 0 }, 'tcp'), { mode: 'slow', delayMs: 0 });
   t.same(parseFault({ mode: 'badCrc' }, 'rtu-serial'), { mode: 'badCrc' });
   t.same(parseFault({ mode: 'disconnect' }, 'rtu-over-tcp'), { mode: 'disconnect' });
-  t.equal(reason(() => parseFault({}, 'tcp')), 'mode: field "mode" must be one of none, noAnswer, exception, badCrc, wrongUnitId, truncated, slow, disconnect, got nothing');
-  t.equal(reason(() => parseFault({ mode: 'sleepy' }, 'tcp')), 'mode: field "mode" must be one of none, noAnswer, exception, badCrc, wrongUnitId, truncated, slow, disconnect, got "sleepy"');
+  t.equal(reason(() => parseFault({}, 'tcp')), 'mode: field "mode" must be one of none, noAnswer, exception, badCrc, wrongUnitId, truncated, slow, disconnect, targetOffline, got nothing');
+  t.equal(reason(() => parseFault({ mode: 'sleepy' }, 'tcp')), 'mode: field "mode" must be one of none, noAnswer, exception, badCrc, wrongUnitId, truncated, slow, disconnect, targetOffline, got "sleepy"');
   t.equal(reason(() => parseFault({ mode: 'exception', exceptionCode: 12 }, 'tcp')), 'exceptionCode: field "exceptionCode" must be an integer 1..11, got 12');
   t.equal(reason(() => parseFault({ mode: 'exception', exceptionCode: 2.5 }, 'tcp')), 'exceptionCode: field "exceptionCode" must be an integer 1..11, got 2.5');
   t.equal(reason(() => parseFault({ mode: 'slow', delayMs: -1 }, 'tcp')), 'delayMs: field "delayMs" must be a number of ms 0..60000, got -1');
