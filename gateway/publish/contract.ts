@@ -11,6 +11,7 @@ import type { Notice } from '../notices/notice-types.js';
 import type { PlannedOutageConfig } from '../config/site-config.js';
 import type { DomainEvent, FeederState, Outage, SelfHealingReport, DeviceAvailabilityEvent } from '../engine/events.js';
 import type { CommandResult } from '../runtime/commands.js';
+import type { ReliabilityReport } from '../reliability/report.js';
 import type { Topics } from './topics.js';
 
 export type { CommandResult } from '../runtime/commands.js';
@@ -49,16 +50,25 @@ export interface PlannedOutageCommand extends PlannedOutageConfig {
   requestId?: string;
 }
 
+/**
+ * Added to an event or notice delivered late (kept in the outbox while the broker was unreachable or across
+ * a restart, docs/outbox.md). Absent on live messages.
+ */
+export interface Historical {
+  historical?: true;
+}
+
 /** Topic kind -> payload type of everything the gateway publishes. */
 export interface MqttContract {
   status: StatusPayload;
-  events: DomainEvent;
+  events: DomainEvent & Historical;
   outage: Outage;
   feederState: FeederState;
   selfHealing: SelfHealingReport;
   deviceAvailability: DeviceAvailabilityPayload;
   commandResult: CommandResult;
-  notice: Notice;
+  notice: Notice & Historical;
+  reliability: ReliabilityReport;
 }
 export type MqttTopicKind = keyof MqttContract;
 
@@ -86,6 +96,8 @@ export const MQTT_TOPICS: { readonly [K in MqttTopicKind]: TopicSpec<MqttContrac
   commandResult: { schema: 'command-result.schema.json', topic: (t, r) => commandResultTopic(t, r.command), retain: () => false },
   // One message per batch of customers of one notice (docs/notices.md); not retained: a notice is an event.
   notice: { schema: 'notice.schema.json', topic: (t) => t.notices(), retain: () => false },
+  // The latest indices, retained: republished hourly, after every interruption and on every reconnection.
+  reliability: { schema: 'reliability.schema.json', topic: (t) => t.reliability(), retain: () => true },
 };
 
 /** Schemas of the commands the gateway receives. */

@@ -1,35 +1,41 @@
 /**
- * Writes telemetry and outage events to InfluxDB 1.x through the `influx` package (docs/influx.md).
- * Points are batched (by count and by time) and written in the background; when the server is down the
- * batch stays in a bounded in-memory buffer (oldest dropped first, counted) and is retried with backoff.
- * The database is created on start when missing. A down InfluxDB never blocks MQTT or the engine.
+ * The InfluxDB 1.x sink (docs/influx.md), through the `influx` package: turns outbox items (readings, domain
+ * events, reliability reports) into points and writes them, one request per retention policy. Its sender
+ * (outbox-sender.ts) batches by size and time and, while the server is down, leaves everything in the durable
+ * outbox and probes with backoff; HTTP 204 moves the sink's cursor. The database and the retention policies
+ * are created (or updated) whenever the server is found. A down InfluxDB never holds back MQTT or the engine.
  */
 import { FieldType, InfluxDB, toNanoDate, type IPoint } from 'influx';
 import type { DeviceConfig, InfluxConfig } from '../config/site-config.js';
-import type { DomainEvent, FeederState, Outage } from '../engine/events.js';
+import type { DomainEvent, Outage } from '../engine/events.js';
 import type { Logger } from '../log.js';
-import type { Reading } from '../../drivers/reading.js';
-import type { Publisher } from './publisher.js';
+import type { OutboxItem } from './outbox.js';
+import type { Delivery, OutboxKind, ReadingsRecord, Sink, SinkLink } from './sink.js';
 import { reliabilityPoints, type ReliabilityReport } from '../reliability/report.js';
 
 export interface InfluxPublisherOptions {
   logger: Logger;
   devices: readonly DeviceConfig[];
-  /** Flush when this many points are waiting. */
+  /** Most points per write request. Default 5,000. */
   batchSize?: number;
-  /** Flush at least this often. */
+  /** How long live telemetry may wait to fill a write request. Default 1 s (domain events do not wait). */
   flushIntervalMs?: number;
-  /** Bound of the in-memory buffer while the server is unreachable. */
-  maxBufferedPoints?: number;
 }
 
 export interface InfluxPublisherStats {
+  /** Points the server accepted. */
   written: number;
-  buffered: number;
-  dropped: number;
+  /** Write requests that failed (the items stay in the outbox and are written again). */
   failedWrites: number;
+  /** Points the server refused for good (field type conflict, unparsable): logged and skipped, never retried. */
+  refused: number;
   reachable: boolean;
 }
+
+/** Retention policies the gateway creates (docs/influx.md): telemetry ages out; events, the default, stay longer. */
+export const RETENTION_POLICIES = { telemetry: 'feederwatch_telemetry', events: 'feederwatch_events' } as const;
+export const DEFAULT_RETENTION = { telemetry: '90d', events: 'INF' } as const;
+type RetentionPolicyName = (typeof RETENTION_POLICIES)[keyof typeof RETENTION_POLICIES];
 
 const OUTAGE_SCHEMA = {
   measurement: 'outage',
@@ -76,21 +82,24 @@ const AVAILABILITY_SCHEMA = {
   fields: { online: FieldType.BOOLEAN, consecutiveErrors: FieldType.INTEGER, error: FieldType.STRING, seq: FieldType.INTEGER },
 };
 
-export class InfluxPublisher implements Publisher {
+export class InfluxPublisher implements Sink {
   readonly name = 'influx';
+  readonly kinds: ReadonlySet<OutboxKind> = new Set<OutboxKind>(['event', 'reading', 'reliability']);
+  readonly batchSize: number;
+  /** Items delivered and not yet written: a few batches queue behind the request in flight. */
+  get maxInflight(): number {
+    return this.batchSize * 4;
+  }
+  readonly lingerMs: number;
   private readonly client: InfluxDB;
   private readonly log: Logger;
-  private buffer: IPoint[] = [];
-  private flushTimer: NodeJS.Timeout | undefined;
-  private flushing: Promise<void> | undefined;
   private databaseReady = false;
-  private retryDelayMs = 1000;
-  private nextAttemptAt = 0;
+  private link: SinkLink | undefined;
   private readonly bindings = new Map<string, { measurement: 'meter' | 'switch'; tags: Record<string, string> }>();
-  private readonly stats: InfluxPublisherStats = { written: 0, buffered: 0, dropped: 0, failedWrites: 0, reachable: false };
-  private readonly batchSize: number;
-  private readonly flushIntervalMs: number;
-  private readonly maxBufferedPoints: number;
+  private readonly stats: InfluxPublisherStats = { written: 0, failedWrites: 0, refused: 0, reachable: false };
+  private writing: Promise<void> = Promise.resolve();
+  /** Bumped by a failed write: deliveries queued before it are dropped (read again from the outbox). */
+  private epoch = 0;
 
   constructor(
     private readonly config: InfluxConfig,
@@ -98,8 +107,7 @@ export class InfluxPublisher implements Publisher {
   ) {
     this.log = opts.logger.child({ module: 'influx' });
     this.batchSize = opts.batchSize ?? 5000;
-    this.flushIntervalMs = opts.flushIntervalMs ?? 1000;
-    this.maxBufferedPoints = opts.maxBufferedPoints ?? 200_000;
+    this.lingerMs = opts.flushIntervalMs ?? 1000;
     this.client = new InfluxDB({
       host: config.host,
       port: config.port,
@@ -108,8 +116,8 @@ export class InfluxPublisher implements Publisher {
       username: config.username,
       password: config.password,
       schema: [OUTAGE_SCHEMA, AVAILABILITY_SCHEMA, SELF_HEALING_SCHEMA],
-      // A server that accepts connections and never answers must not hold the flush loop (or shutdown) for
-      // the library's default 30 s; our own loop retries with backoff.
+      // A server that accepts connections and never answers must not hold the sender (or shutdown) for the
+      // library's default 30 s; the sender retries with backoff.
       pool: { requestTimeout: 10_000, maxRetries: 0 },
     });
     for (const device of opts.devices) {
@@ -122,105 +130,114 @@ export class InfluxPublisher implements Publisher {
     return `${this.config.protocol}://${this.config.host}:${this.config.port}/${this.config.database}`;
   }
 
-  /** Resolves at once: the database is created (and the server found) in the background, by the flush loop. */
-  async start(): Promise<void> {
-    void this.flush();
-    this.flushTimer = setInterval(() => void this.flush(), this.flushIntervalMs);
-    this.flushTimer.unref();
+  get reachable(): boolean {
+    return this.stats.reachable;
+  }
+
+  /** Resolves at once: the server is found (database and retention policies created) by the sender's probes. */
+  async start(link: SinkLink): Promise<void> {
+    this.link = link;
   }
 
   getStats(): InfluxPublisherStats {
-    return { ...this.stats, buffered: this.buffer.length };
+    return { ...this.stats };
   }
 
-  publishReadings(deviceId: string, readings: readonly Reading[]): void {
-    const binding = this.bindings.get(deviceId);
-    if (binding === undefined) return;
-    const fields: Record<string, number> = {};
-    let ts = 0;
-    for (const r of readings) {
-      if (r.quality === 'bad' || r.value === null || !Number.isFinite(r.value)) continue;
-      fields[r.point] = r.value;
-      ts = Math.max(ts, r.sourceTs);
-    }
-    if (ts === 0) return;
-    this.enqueue({ measurement: binding.measurement, tags: binding.tags, fields, timestamp: new Date(ts) });
+  async probe(): Promise<boolean> {
+    this.databaseReady = false;
+    const ok = await this.ensureDatabase();
+    if (ok) this.epoch += 1;
+    return ok;
   }
 
-  publishEvents(events: readonly DomainEvent[]): void {
-    for (const event of events) {
-      switch (event.type) {
-        case 'outage.started':
-        case 'outage.updated':
-        case 'outage.restored':
-          this.enqueue(outagePoint(event.type.slice('outage.'.length), event.seq, event.ts, event.outage));
-          break;
-        case 'selfHealing.completed': {
-          const r = event.report;
-          const fields: Record<string, string | number> = {
-            id: r.id,
-            seq: event.seq,
-            isolatingDevices: r.isolatingDevices.join(','),
-            restoredUpstreamCustomers: r.restoredUpstream.customers.length,
-            restoredByTransferCustomers: r.restoredByTransfer.reduce((n, t) => n + t.customers.length, 0),
-            stillOutCustomers: r.stillOut.customers.length,
-            steps: r.steps.length,
-            outageIds: r.outageIds.join(','),
-          };
-          if (r.faultSection !== null) fields.faultSection = r.faultSection;
-          if (r.durationMs !== null) fields.durationMs = r.durationMs;
-          this.enqueue({
-            measurement: 'self_healing',
-            tags: { feeder: r.feederId, kind: r.kind, outcome: r.outcome ?? 'unknown' },
-            fields,
-            timestamp: uniqueTime(event.ts, event.seq),
-          });
-          break;
-        }
-        case 'device.availability':
-          this.enqueue({
-            measurement: 'device_availability',
-            tags: { device: event.deviceId, state: event.state },
-            fields: { online: event.state === 'online', consecutiveErrors: event.consecutiveErrors, error: event.error ?? '', seq: event.seq },
-            timestamp: uniqueTime(event.ts, event.seq),
-          });
-          break;
+  /**
+   * Writes the items' points, one request per retention policy; HTTP 204 acknowledges every item of the
+   * batch. Historical items need no marker: they carry their own timestamps.
+   */
+  deliver(items: readonly OutboxItem[], _historical: boolean, delivery: Delivery): void {
+    const points = new Map<RetentionPolicyName, IPoint[]>();
+    for (const item of items) {
+      let converted: Array<[RetentionPolicyName, IPoint]>;
+      try {
+        converted = this.pointsOf(item);
+      } catch (err) {
+        // A payload this version cannot read (written by another version, or corrupt): skip it, say so.
+        this.log.error('outbox item unreadable for InfluxDB; skipped', { id: item.id, kind: item.kind, err });
+        converted = [];
+      }
+      for (const [rp, point] of converted) {
+        const list = points.get(rp);
+        if (list === undefined) points.set(rp, [point]);
+        else list.push(point);
       }
     }
-    // Outage events are rare and matter: write them without waiting for the timer.
-    void this.flush();
-  }
-
-  publishReliability(report: ReliabilityReport): void {
-    for (const point of reliabilityPoints(report)) this.enqueue(point);
-  }
-
-  publishFeederStates(_states: readonly FeederState[]): void {
-    // Feeder energization is derived from the switch telemetry and outages already written.
+    // One request at a time, in delivery order: points of a later batch never overtake an earlier one.
+    // Batches queued behind a failed one are not tried (they stay in the outbox and come again after a probe).
+    const epoch = this.epoch;
+    this.writing = this.writing.then(async () => {
+      if (epoch !== this.epoch) return;
+      try {
+        await this.write(points);
+      } catch (err) {
+        this.epoch += 1;
+        delivery.failed(err);
+        return;
+      }
+      for (const item of items) delivery.acked(item.id);
+    });
   }
 
   async stop(): Promise<void> {
-    if (this.flushTimer) clearInterval(this.flushTimer);
-    this.flushTimer = undefined;
-    this.nextAttemptAt = 0;
-    await this.flush();
-    if (this.buffer.length > 0) this.log.warn('InfluxDB points not written at shutdown', { points: this.buffer.length });
+    await this.writing;
+    this.link = undefined;
   }
 
-  private enqueue(point: IPoint): void {
-    this.buffer.push(point);
-    this.trimBuffer();
-    if (this.buffer.length >= this.batchSize) void this.flush();
+  /** Writes the batch; a point refused for good is logged and skipped, anything else rejects (retried later). */
+  private async write(points: Map<RetentionPolicyName, IPoint[]>): Promise<void> {
+    if (!this.databaseReady && !(await this.ensureDatabase())) throw new Error(`InfluxDB not reachable at ${this.endpoint}`);
+    for (const [retentionPolicy, batch] of points) {
+      try {
+        await this.client.writePoints(batch, { precision: 'n', retentionPolicy });
+        this.stats.written += batch.length;
+        this.stats.reachable = true;
+      } catch (err) {
+        this.stats.failedWrites += 1;
+        if (isPermanentWriteError(err)) {
+          // A point the server refuses would block everything behind it forever. A partial write says how many
+          // points it dropped (the others were written); otherwise the whole request was refused.
+          this.stats.refused += droppedPoints(err) ?? batch.length;
+          this.log.error('InfluxDB refused points; skipped', { points: batch.length, retentionPolicy, err });
+          continue;
+        }
+        this.stats.reachable = false;
+        this.databaseReady = false;
+        this.log.warn('InfluxDB write failed; the points stay in the outbox and are written again', { points: batch.length, err });
+        this.link?.down(`write failed: ${err instanceof Error ? err.message : String(err)}`);
+        throw err;
+      }
+    }
   }
 
-  /** Oldest points go first when the bound is reached; counted, never silent. */
-  private trimBuffer(): void {
-    if (this.buffer.length <= this.maxBufferedPoints) return;
-    const excess = this.buffer.length - this.maxBufferedPoints;
-    this.buffer.splice(0, excess);
-    this.stats.dropped += excess;
+  private pointsOf(item: OutboxItem): Array<[RetentionPolicyName, IPoint]> {
+    switch (item.kind as OutboxKind) {
+      case 'reading': {
+        const record = JSON.parse(item.payload) as ReadingsRecord;
+        const binding = this.bindings.get(record.deviceId);
+        if (binding === undefined || Object.keys(record.values).length === 0) return [];
+        return [[RETENTION_POLICIES.telemetry, { measurement: binding.measurement, tags: binding.tags, fields: record.values, timestamp: new Date(record.ts) }]];
+      }
+      case 'event': {
+        const point = eventPoint(JSON.parse(item.payload) as DomainEvent);
+        return point === null ? [] : [[RETENTION_POLICIES.events, point]];
+      }
+      case 'reliability':
+        return reliabilityPoints(JSON.parse(item.payload) as ReliabilityReport).map((p) => [RETENTION_POLICIES.events, p]);
+      default:
+        return [];
+    }
   }
 
+  /** Creates the database and the retention policies (or brings their durations to the configured ones). */
   private async ensureDatabase(): Promise<boolean> {
     if (this.databaseReady) return true;
     try {
@@ -229,74 +246,86 @@ export class InfluxPublisher implements Publisher {
         await this.client.createDatabase(this.config.database);
         this.log.info('created InfluxDB database', { database: this.config.database });
       }
+      await this.ensureRetentionPolicies();
       this.databaseReady = true;
       this.stats.reachable = true;
       this.log.info('InfluxDB connected', { endpoint: this.endpoint });
       return true;
     } catch (err) {
       this.stats.reachable = false;
-      this.log.warn('InfluxDB not reachable; telemetry and outages are buffered in memory and retried', {
-        endpoint: this.endpoint,
-        err,
-      });
+      this.log.warn('InfluxDB not reachable; telemetry and outages wait in the outbox and are retried', { endpoint: this.endpoint, err });
       return false;
     }
   }
 
-  /** Writes what is buffered; one flush at a time, in order. */
-  private flush(): Promise<void> {
-    this.flushing ??= this.drain().finally(() => {
-      this.flushing = undefined;
-    });
-    return this.flushing;
-  }
-
-  private async drain(): Promise<void> {
-    if (!this.databaseReady && Date.now() >= this.nextAttemptAt && !(await this.ensureDatabase())) {
-      this.backOff();
-      return;
-    }
-    while (this.buffer.length > 0 && Date.now() >= this.nextAttemptAt) {
-      if (!(await this.ensureDatabase())) {
-        this.backOff();
-        return;
-      }
-      // The batch leaves the buffer while it is written, so the bound applied by enqueue() only ever drops
-      // points still waiting, never the ones in flight; a transient failure puts the batch back in front.
-      const batch = this.buffer.splice(0, this.batchSize);
-      try {
-        await this.client.writePoints(batch, { precision: 'n' });
-        this.stats.written += batch.length;
-        this.stats.reachable = true;
-        this.retryDelayMs = 1000;
-      } catch (err) {
-        this.stats.failedWrites += 1;
-        if (isPermanentWriteError(err)) {
-          // A point the server refuses (field type conflict) would block everything behind it forever.
-          this.stats.dropped += batch.length;
-          this.log.error('InfluxDB refused a batch; dropped', { points: batch.length, err });
-        } else {
-          this.stats.reachable = false;
-          this.databaseReady = false;
-          this.buffer.unshift(...batch);
-          this.trimBuffer();
-          this.log.warn('InfluxDB write failed; will retry', { points: this.buffer.length, retryInMs: this.retryDelayMs, err });
-          this.backOff();
-          return;
-        }
+  private async ensureRetentionPolicies(): Promise<void> {
+    const existing = new Set((await this.client.showRetentionPolicies(this.config.database)).map((p) => p.name));
+    const wanted: Array<[RetentionPolicyName, string, boolean]> = [
+      [RETENTION_POLICIES.telemetry, this.config.retention?.telemetry ?? DEFAULT_RETENTION.telemetry, false],
+      [RETENTION_POLICIES.events, this.config.retention?.events ?? DEFAULT_RETENTION.events, true],
+    ];
+    for (const [name, duration, isDefault] of wanted) {
+      const options = { database: this.config.database, duration, replication: 1, isDefault };
+      if (existing.has(name)) await this.client.alterRetentionPolicy(name, options);
+      else {
+        await this.client.createRetentionPolicy(name, options);
+        this.log.info('created InfluxDB retention policy', { name, duration, default: isDefault });
       }
     }
-  }
-
-  private backOff(): void {
-    this.nextAttemptAt = Date.now() + this.retryDelayMs;
-    this.retryDelayMs = Math.min(this.retryDelayMs * 2, 30_000);
   }
 }
 
+/** The point of a domain event (null: the event type is not written). */
+function eventPoint(event: DomainEvent): IPoint | null {
+  switch (event.type) {
+    case 'outage.started':
+    case 'outage.updated':
+    case 'outage.restored':
+      return outagePoint(event.type.slice('outage.'.length), event.seq, event.ts, event.outage);
+    case 'selfHealing.completed': {
+      const r = event.report;
+      const fields: Record<string, string | number> = {
+        id: r.id,
+        seq: event.seq,
+        isolatingDevices: r.isolatingDevices.join(','),
+        restoredUpstreamCustomers: r.restoredUpstream.customers.length,
+        restoredByTransferCustomers: r.restoredByTransfer.reduce((n, t) => n + t.customers.length, 0),
+        stillOutCustomers: r.stillOut.customers.length,
+        steps: r.steps.length,
+        outageIds: r.outageIds.join(','),
+      };
+      if (r.faultSection !== null) fields.faultSection = r.faultSection;
+      if (r.durationMs !== null) fields.durationMs = r.durationMs;
+      return { measurement: 'self_healing', tags: { feeder: r.feederId, kind: r.kind, outcome: r.outcome ?? 'unknown' }, fields, timestamp: uniqueTime(event.ts, event.seq) };
+    }
+    case 'device.availability':
+      return {
+        measurement: 'device_availability',
+        tags: { device: event.deviceId, state: event.state },
+        fields: { online: event.state === 'online', consecutiveErrors: event.consecutiveErrors, error: event.error ?? '', seq: event.seq },
+        timestamp: uniqueTime(event.ts, event.seq),
+      };
+    default:
+      return null;
+  }
+}
+
+/** `partial write: ... dropped=3` -> 3 (InfluxDB 1.x), else null. */
+function droppedPoints(err: unknown): number | null {
+  const match = /dropped=(\d+)/.exec(err instanceof Error ? err.message : String(err));
+  return match === null ? null : Number(match[1]);
+}
+
+/**
+ * The server refused the points themselves (HTTP 400: field type conflict, partial write, unparsable line):
+ * writing them again cannot help. Anything else (no answer, 5xx, 401 while credentials are being fixed) is
+ * retried from the outbox.
+ */
 function isPermanentWriteError(err: unknown): boolean {
+  const status = (err as { res?: { statusCode?: number } } | null)?.res?.statusCode;
+  if (status !== undefined) return status === 400;
   const message = err instanceof Error ? err.message : String(err);
-  return /field type conflict|partial write|unable to parse|invalid/i.test(message);
+  return /field type conflict|partial write|unable to parse/i.test(message);
 }
 
 function outagePoint(event: string, seq: number, ts: string, o: Outage): IPoint {

@@ -67,7 +67,7 @@ export type DropReason = 'bytes' | 'age';
 export interface SinkStats {
   /** Highest id acknowledged. */
   cursor: number;
-  /** Items after the cursor still stored (not yet acknowledged). */
+  /** Items after the cursor still stored (not yet acknowledged), of the kinds the sink carries. */
   buffered: number;
   /** Historical items acknowledged (reported by the caller with `ack`). */
   replayed: number;
@@ -102,6 +102,11 @@ export interface RegisterSinkOptions {
    * `oldest` also receives every item still stored. A sink already registered keeps its cursor.
    */
   from?: 'next' | 'oldest';
+  /**
+   * The kinds this sink carries: its `buffered` counter counts only those (the sender acknowledges the others
+   * for it without delivering them). Not stored: given again at every registration. Absent: every kind.
+   */
+  kinds?: readonly string[];
 }
 
 export interface NextOptions {
@@ -152,6 +157,8 @@ export class Outbox {
   private readonly clock: Clock;
   /** Durable cursors, mirrored in memory. */
   private readonly cursors = new Map<string, number>();
+  /** Kinds carried per sink (JSON array, for the `buffered` count). */
+  private readonly sinkKinds = new Map<string, string>();
   private count = 0;
   private bytes = 0;
   private lastId = 0;
@@ -165,6 +172,7 @@ export class Outbox {
     addReplayed: Database.Statement;
     addDropped: Record<DropReason, Database.Statement>;
     countBetween: Database.Statement;
+    countKindsAfter: Database.Statement;
     sumUpTo: Database.Statement;
     deleteUpTo: Database.Statement;
     oldestAt: Database.Statement;
@@ -231,6 +239,7 @@ export class Outbox {
         age: db.prepare('UPDATE outbox_sinks SET dropped_age = dropped_age + ? WHERE name = ?'),
       },
       countBetween: db.prepare('SELECT count(*) AS n FROM outbox_items WHERE id > ? AND id <= ?').pluck(),
+      countKindsAfter: db.prepare('SELECT count(*) AS n FROM outbox_items WHERE id > ? AND kind IN (SELECT value FROM json_each(?))').pluck(),
       sumUpTo: db.prepare('SELECT count(*) AS n, coalesce(sum(bytes), 0) AS b FROM outbox_items WHERE id <= ?'),
       deleteUpTo: db.prepare('DELETE FROM outbox_items WHERE id <= ?'),
       oldestAt: db.prepare('SELECT min(at) FROM outbox_items').pluck(),
@@ -288,6 +297,8 @@ export class Outbox {
   /** Adds a sink (see RegisterSinkOptions.from); a known sink keeps its cursor and counters. */
   registerSink(name: string, opts: RegisterSinkOptions = {}): void {
     this.assertOpen();
+    if (opts.kinds !== undefined) this.sinkKinds.set(name, JSON.stringify(opts.kinds));
+    else this.sinkKinds.delete(name);
     if (this.cursors.has(name)) return;
     const cursor = opts.from === 'oldest' ? 0 : this.lastId;
     this.db.prepare('INSERT INTO outbox_sinks (name, cursor, replayed, dropped_bytes, dropped_age) VALUES (?, ?, 0, 0, 0)').run(name, cursor);
@@ -301,6 +312,7 @@ export class Outbox {
     this.db.transaction(() => {
       this.db.prepare('DELETE FROM outbox_sinks WHERE name = ?').run(name);
       this.cursors.delete(name);
+      this.sinkKinds.delete(name);
       this.collect();
     })();
   }
@@ -361,7 +373,9 @@ export class Outbox {
     for (const row of this.db.prepare('SELECT name, cursor, replayed, dropped_bytes, dropped_age FROM outbox_sinks ORDER BY name').all() as SinkRow[]) {
       sinks[row.name] = {
         cursor: row.cursor,
-        buffered: this.stmt.countBetween.get(row.cursor, Number.MAX_SAFE_INTEGER) as number,
+        buffered: (this.sinkKinds.has(row.name)
+          ? this.stmt.countKindsAfter.get(row.cursor, this.sinkKinds.get(row.name))
+          : this.stmt.countBetween.get(row.cursor, Number.MAX_SAFE_INTEGER)) as number,
         replayed: row.replayed,
         dropped: { bytes: row.dropped_bytes, age: row.dropped_age },
       };

@@ -68,6 +68,12 @@ export class ReplayScheduler {
   private livePos = 0;
   private watermark = 0;
   private readonly inflight = new Map<number, boolean>();
+  /**
+   * Ids handed out per source, in the order handed out (ascending within a source), with acknowledged ones
+   * skipped lazily at the head: the lowest id in flight is the smaller of the two heads, found in O(1)
+   * amortized instead of a scan of everything in flight per acknowledgement.
+   */
+  private readonly issuedIds: Record<'backlog' | 'live', { ids: number[]; head: number }> = { backlog: { ids: [], head: 0 }, live: { ids: [], head: 0 } };
   private backlogRun = 0;
   private tokens = 0;
   private refilledAt = 0;
@@ -91,6 +97,8 @@ export class ReplayScheduler {
    */
   resume(cursor: number, head: number, now: number): void {
     this.inflight.clear();
+    this.issuedIds.backlog = { ids: [], head: 0 };
+    this.issuedIds.live = { ids: [], head: 0 };
     this.backlogPos = cursor;
     this.backlogEnd = Math.max(cursor, head);
     this.livePos = this.backlogEnd;
@@ -144,6 +152,7 @@ export class ReplayScheduler {
     // Fewer than asked: the range is exhausted up to plan.upTo (missing ids were dropped or deleted).
     const reached = ids.length < plan.limit ? plan.upTo : last;
     for (const id of ids) this.inflight.set(id, plan.historical);
+    this.issuedIds[plan.source].ids.push(...ids);
     if (plan.source === 'backlog') {
       this.backlogPos = Math.max(this.backlogPos, reached);
       this.backlogRun += 1;
@@ -164,12 +173,24 @@ export class ReplayScheduler {
     this.inflight.delete(id);
     if (historical) this.replayedSinceAck += 1;
     let w = this.replaying ? this.backlogPos : this.livePos;
-    for (const pending of this.inflight.keys()) if (pending - 1 < w) w = pending - 1;
+    const lowest = Math.min(this.lowestInflight('backlog'), this.lowestInflight('live'));
+    if (lowest - 1 < w) w = lowest - 1;
     if (w <= this.watermark) return null;
     this.watermark = w;
     const replayed = this.replayedSinceAck;
     this.replayedSinceAck = 0;
     return { upTo: w, replayed };
+  }
+
+  /** The lowest id of this source still in flight (Infinity: none); drops acknowledged ids at the head. */
+  private lowestInflight(source: 'backlog' | 'live'): number {
+    const q = this.issuedIds[source];
+    while (q.head < q.ids.length && !this.inflight.has(q.ids[q.head] as number)) q.head += 1;
+    if (q.head > 4096 && q.head * 2 > q.ids.length) {
+      q.ids = q.ids.slice(q.head);
+      q.head = 0;
+    }
+    return q.head < q.ids.length ? (q.ids[q.head] as number) : Infinity;
   }
 
   private bucketSize(): number {

@@ -24,6 +24,9 @@ export class Topics {
   selfHealing(feederId: string): string {
     return `${this.root}/feeders/${feederId}/selfHealing`;
   }
+  reliability(): string {
+    return `${this.root}/reliability`;
+  }
   deviceAvailability(deviceId: string): string {
     return `${this.root}/devices/${deviceId}/availability`;
   }

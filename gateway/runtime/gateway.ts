@@ -1,14 +1,18 @@
 /**
- * The composition root of a running gateway: drivers -> point map -> engine -> publishers.
- * Start order: publishers (so nothing the engine says is lost), engine, drivers. Stop in reverse:
- * drivers first (no new readings), then publishers flush, so every accepted event is handed on.
+ * The composition root of a running gateway: drivers -> point map -> engine -> outbox -> sinks.
+ * Start order: outbox and sinks (so nothing the engine says is lost), engine, drivers. Stop in reverse:
+ * drivers first (no new readings), then the sinks get a moment to take what the outbox holds.
+ *
+ * Delivery (docs/outbox.md): nothing is handed to a sink directly. Events, feeder states, notices, readings
+ * and reliability reports are appended to the durable outbox; one OutboxSender per sink (MQTT, InfluxDB)
+ * delivers them and moves that sink's cursor on acknowledgement, so a sink that is down holds back only
+ * itself and receives its backlog (marked historical) when it returns.
  *
  * Persistence (when the site has `persistence:`): the stored state is restored before anything starts (the
  * event sequence continues, active outages continue with their ids and start times, nothing is published
- * again for them), and every batch that emitted events or changed the engine's state is saved in one
- * transaction BEFORE its events are published: no event goes out with a sequence number the store does not
- * know, so a restart (even after kill -9) never reuses one. Events stored but not confirmed by the broker are
- * sent again at start (at least once; consumers drop a repeated `seq`).
+ * again for them), and every batch that emitted events or changed the engine's state is saved, with its
+ * events appended to the outbox, in ONE transaction before anything sees them: a restart (even after kill -9)
+ * never reuses a sequence number nor loses an accepted event. Without persistence the outbox lives in memory.
  */
 import type { SiteConfig } from '../config/site-config.js';
 import { systemClock, type Clock } from '../clock.js';
@@ -22,12 +26,18 @@ import type { DomainEvent, Outage } from '../engine/events.js';
 import { EventSequence } from '../engine/sequence.js';
 import type { Logger } from '../log.js';
 import { InfluxPublisher } from '../publish/influx-publisher.js';
-import { MqttPublisher } from '../publish/mqtt-publisher.js';
-import type { Publisher } from '../publish/publisher.js';
+import { MqttPublisher, availabilityPayload, type RetainedState } from '../publish/mqtt-publisher.js';
+import { Outbox, type OutboxInput } from '../publish/outbox.js';
+import { OutboxSender } from '../publish/outbox-sender.js';
+import type { ReadingsRecord, Sink } from '../publish/sink.js';
 import type { SinkStatus } from '../publish/sink-status.js';
+import type { DeviceAvailabilityPayload } from '../publish/contract.js';
+import type { ReliabilityReport } from '../reliability/report.js';
+import type { FeederState, SelfHealingReport } from '../engine/events.js';
+import Database from 'better-sqlite3';
 import type { Driver, Reading } from '../../drivers/reading.js';
 import { createDrivers } from './driver-factory.js';
-import { StateStore } from './state-store.js';
+import { StateStore, eventItem } from './state-store.js';
 import { AvailabilityTracker, type AvailabilitySnapshot } from './availability.js';
 import { PointMap } from './point-map.js';
 
@@ -37,7 +47,13 @@ export interface GatewayOptions {
   clock?: Clock;
   /** How often at most the retained feeder state is recomputed after switch observations. */
   feederStateThrottleMs?: number;
+  /** How long a clean stop waits for reachable sinks to take what is still in the outbox. Default 3 s. */
+  drainOnStopMs?: number;
 }
+
+/** Readings are appended to the outbox in batches: at most this often (ms) or this many at once. */
+const READINGS_APPEND_MS = 100;
+const READINGS_APPEND_MAX = 2000;
 
 export interface GatewayStatus {
   siteId: string;
@@ -51,7 +67,19 @@ export interface GatewayStatus {
 
 export class Gateway {
   private currentEngine: Engine;
-  readonly publishers: Publisher[] = [];
+  /** The northbound sinks (MQTT, InfluxDB), each fed by its own outbox sender. */
+  readonly sinks: Sink[] = [];
+  private senders: OutboxSender[] = [];
+  private outbox: Outbox | undefined;
+  /** The in-memory database of the outbox when the site runs without persistence. */
+  private memoryDb: Database.Database | undefined;
+  private pendingReadings: OutboxInput[] = [];
+  private readingsTimer: NodeJS.Timeout | undefined;
+  private readonly lastFeederStates = new Map<string, string>();
+  private readonly lastAvailability = new Map<string, DeviceAvailabilityPayload>();
+  private readonly lastSelfHealing = new Map<string, SelfHealingReport>();
+  private lastReliability: ReliabilityReport | null = null;
+  private mqtt: MqttPublisher | undefined;
   drivers: Driver[] = [];
   private readonly clock: Clock;
   private readonly log: Logger;
@@ -65,11 +93,6 @@ export class Gateway {
   private store: StateStore | undefined;
   private reliability: ReliabilityService | undefined;
   private reliabilityTimer: NodeJS.Timeout | undefined;
-  /** Events restored from the store that the broker never confirmed: published again once publishers run. */
-  private replay: DomainEvent[] = [];
-  /** Delivery confirmations: every seq up to `deliveredUpTo` is confirmed; `deliveredAbove` holds later ones. */
-  private deliveredUpTo = 0;
-  private readonly deliveredAbove = new Set<number>();
   private readonly commands: CommandHandler;
   private readonly notices: NoticeBuilder;
   private readonly eventListeners: Array<(events: readonly DomainEvent[]) => void> = [];
@@ -101,27 +124,31 @@ export class Gateway {
       },
     });
     if (site.mqtt !== undefined) {
-      this.publishers.push(
-        new MqttPublisher(site.mqtt, {
-          siteId: site.siteId,
-          logger: opts.logger,
-          version: opts.version,
-          onEventDelivered: (seq) => this.delivered(seq),
-          isActiveOutage: (id) => this.currentEngine.activeOutages().some((o) => o.id === id),
-          onCommand: (name, payload) => this.commands.handle(name, payload),
-        }),
-      );
+      this.mqtt = new MqttPublisher(site.mqtt, {
+        siteId: site.siteId,
+        logger: opts.logger,
+        version: opts.version,
+        retainedState: () => this.retainedState(),
+        isActiveOutage: (id) => this.currentEngine.activeOutages().some((o) => o.id === id),
+        onCommand: (name, payload) => this.commands.handle(name, payload),
+      });
+      this.sinks.push(this.mqtt);
     }
     if (site.influx !== undefined) {
-      this.publishers.push(new InfluxPublisher(site.influx, { logger: opts.logger, devices: site.devices }));
+      this.sinks.push(new InfluxPublisher(site.influx, { logger: opts.logger, devices: site.devices }));
     }
+  }
+
+  /** Whether some sink carries this kind (nothing is appended that no sink would take). */
+  private carried(kind: string): boolean {
+    return this.sinks.some((s) => s.kinds.has(kind as never));
   }
 
   get engine(): Engine {
     return this.currentEngine;
   }
 
-  /** Called with every batch of domain events, after the publishers (status page, tests). */
+  /** Called with every batch of domain events, once they are in the outbox (status page, tests). */
   onEvents(listener: (events: readonly DomainEvent[]) => void): void {
     this.eventListeners.push(listener);
   }
@@ -133,17 +160,11 @@ export class Gateway {
 
   async start(): Promise<void> {
     this.restoreState();
+    const outbox = this.outbox;
+    if (outbox === undefined) throw new Error('outbox not opened');
     this.drivers = await createDrivers(this.site, { clock: this.clock, logger: this.opts.logger });
-    for (const publisher of this.publishers) await publisher.start();
-    if (this.replay.length > 0) {
-      this.log.warn('publishing again events stored before the restart but not confirmed delivered', {
-        count: this.replay.length,
-        fromSeq: this.replay[0]?.seq,
-        toSeq: this.replay[this.replay.length - 1]?.seq,
-      });
-      this.publish(this.replay);
-      this.replay = [];
-    }
+    this.senders = this.sinks.map((sink) => new OutboxSender(outbox, sink, { clock: this.clock, logger: this.opts.logger }));
+    for (const sender of this.senders) await sender.start();
     this.publishFeederStates();
     for (const driver of this.drivers) {
       await driver.start((readings) => {
@@ -160,25 +181,40 @@ export class Gateway {
       this.reliabilityTimer = setInterval(() => this.publishReliability(), 3_600_000);
       this.reliabilityTimer.unref();
     }
+    // The age bound also applies while nothing is appended.
+    this.pruneTimer = setInterval(() => this.guarded('pruning the outbox', () => this.outbox?.prune()), 60_000);
+    this.pruneTimer.unref();
     this.log.info('gateway started', {
       siteId: this.site.siteId,
       feeders: this.site.feeders.length,
       devices: this.drivers.length,
-      publishers: this.publishers.map((p) => p.name).join(',') || 'none',
+      sinks: this.sinks.map((p) => p.name).join(',') || 'none',
     });
   }
 
+  private pruneTimer: NodeJS.Timeout | undefined;
+
   async stop(): Promise<void> {
     for (const driver of [...this.drivers].reverse()) await guard(() => driver.stop(), this.log, `stopping driver ${driver.id}`);
-    if (this.tickTimer) clearInterval(this.tickTimer);
-    this.tickTimer = undefined;
-    if (this.reliabilityTimer) clearInterval(this.reliabilityTimer);
-    this.reliabilityTimer = undefined;
-    if (this.feederStateTimer) clearTimeout(this.feederStateTimer);
-    this.feederStateTimer = undefined;
+    for (const timer of [this.tickTimer, this.reliabilityTimer, this.feederStateTimer, this.pruneTimer, this.readingsTimer]) if (timer) clearTimeout(timer);
+    this.tickTimer = this.reliabilityTimer = this.feederStateTimer = this.pruneTimer = this.readingsTimer = undefined;
     this.persist([]);
-    for (const publisher of [...this.publishers].reverse()) await guard(() => publisher.stop(), this.log, `stopping ${publisher.name}`);
-    this.store?.close();
+    this.appendReadings();
+    // Give reachable sinks a moment to take what is left; the rest stays in the outbox (durable with persistence).
+    await Promise.all(this.senders.map((sender) => sender.drain(this.opts.drainOnStopMs ?? 3000)));
+    for (const sender of this.senders) sender.stop();
+    for (const sink of [...this.sinks].reverse()) await guard(() => sink.stop(), this.log, `stopping ${sink.name}`);
+    const left = this.sinkStatus().filter((s) => s.buffered > 0);
+    if (left.length > 0) {
+      const where = this.store !== undefined ? 'kept in the outbox, delivered after the next start' : 'LOST: the site runs without persistence';
+      this.log.warn(`undelivered items at shutdown: ${where}`, Object.fromEntries(left.map((s) => [s.name, s.buffered])));
+    }
+    this.senders = [];
+    if (this.store !== undefined) this.store.close();
+    else this.outbox?.close();
+    this.memoryDb?.close();
+    this.memoryDb = undefined;
+    this.outbox = undefined;
     this.store = undefined;
     this.reliability?.close();
     this.reliability = undefined;
@@ -201,14 +237,23 @@ export class Gateway {
     });
   }
 
-  /** Per sink: reachable, and what is buffered for it (health checks, metrics, the status page). */
+  /** Per sink: reachable, and what the outbox holds for it (health checks, metrics, the status page). */
   sinkStatus(): SinkStatus[] {
-    return this.publishers.map((p) => {
-      if (p instanceof InfluxPublisher) {
-        const s = p.getStats();
-        return { name: p.name, reachable: s.reachable, buffered: s.buffered, replayed: 0, dropped: s.dropped };
-      }
-      return { name: p.name, reachable: p instanceof MqttPublisher ? p.connected : true, buffered: 0, replayed: 0, dropped: 0 };
+    let stats: ReturnType<Outbox['stats']> | undefined;
+    try {
+      stats = this.outbox?.stats();
+    } catch {
+      stats = undefined;
+    }
+    return this.sinks.map((sink) => {
+      const s = stats?.sinks[sink.name];
+      return {
+        name: sink.name,
+        reachable: sink.reachable,
+        buffered: s?.buffered ?? 0,
+        replayed: s?.replayed ?? 0,
+        dropped: s === undefined ? 0 : s.dropped.bytes + s.dropped.age,
+      };
     });
   }
 
@@ -232,13 +277,7 @@ export class Gateway {
         this.log.error('reading listener failed', { deviceId, err });
       }
     }
-    for (const publisher of this.publishers) {
-      try {
-        publisher.publishReadings(deviceId, readings);
-      } catch (err) {
-        this.log.error('publisher failed on readings', { publisher: publisher.name, deviceId, err });
-      }
-    }
+    this.queueReadings(deviceId, readings);
     const events: DomainEvent[] = [];
     const versionBefore = this.engine.stateVersion;
     try {
@@ -269,17 +308,28 @@ export class Gateway {
   }
 
   /**
-   * Restores the stored state, if the site keeps one: before drivers and publishers start, so the first
+   * Restores the stored state, if the site keeps one: before drivers and sinks start, so the first
    * observation after a restart meets the engine as it was and the first event continues the sequence.
    */
   private restoreState(): void {
     const persistence = this.site.persistence;
+    const outboxOptions = {
+      sinks: this.sinks.map((sink) => sink.name),
+      sinkKinds: Object.fromEntries(this.sinks.map((sink) => [sink.name, [...sink.kinds]])),
+      maxBytes: persistence?.outbox?.maxBytes,
+      maxAgeMs: persistence?.outbox?.maxAgeMs,
+      clock: this.clock,
+    };
     if (persistence === undefined) {
-      this.log.warn('running WITHOUT persistence (no `persistence:` in the site file): active outages and event sequence numbers start fresh at every restart');
+      this.log.warn('running WITHOUT persistence (no `persistence:` in the site file): active outages, event sequence numbers and undelivered items start fresh at every restart');
+      this.memoryDb = new Database(':memory:');
+      this.outbox = Outbox.onDatabase(this.memoryDb, { logger: this.opts.logger, ...outboxOptions });
+      for (const sink of outboxOptions.sinks) this.outbox.registerSink(sink, { kinds: outboxOptions.sinkKinds[sink] });
       return;
     }
-    const store = StateStore.open(persistence.stateDir, { logger: this.opts.logger });
+    const store = StateStore.open(persistence.stateDir, { logger: this.opts.logger, outbox: outboxOptions });
     this.store = store;
+    this.outbox = store.outbox;
     try {
       this.reliability = new ReliabilityService(this.site, persistence.stateDir, { clock: this.clock, logger: this.log });
     } catch (err) {
@@ -300,29 +350,94 @@ export class Gateway {
         this.currentEngine = this.newEngine();
       }
     }
-    this.replay = stored.pendingEvents.filter((e) => e.seq > stored.lastPublishedSeq);
-    this.deliveredUpTo = Math.min(stored.nextSeq - 1, (this.replay[0]?.seq ?? stored.nextSeq) - 1);
     const active = this.currentEngine.activeOutages();
     this.log.info('state restored', {
       stateFile: store.file,
       savedAt: stored.savedAt,
       nextSeq: stored.nextSeq,
       activeOutages: active.map((o) => o.id).join(',') || 'none',
-      undelivered: this.replay.length,
+      undelivered: Object.entries(store.outbox.stats().sinks)
+        .map(([name, s]) => `${name}:${s.buffered}`)
+        .join(','),
     });
   }
 
-  /** Saves engine state, next seq and these events in one transaction (before they are published). */
+  /**
+   * Saves engine state and next seq and appends these events to the outbox, in one transaction (before
+   * anything sees them). Without persistence the events are only appended (to the in-memory outbox).
+   */
   private persist(events: readonly DomainEvent[]): void {
+    const items = this.carried('event') ? events.map(eventItem) : [];
     const store = this.store;
-    if (store === undefined) return;
-    try {
-      store.save(this.engine.exportState(), this.sequence.peek(), events);
-    } catch (err) {
-      // Losing the events would be worse than risking a repeated seq after a later crash: publish anyway.
-      this.log.error('saving state failed; events are published anyway', { err, fromSeq: events[0]?.seq });
+    if (store !== undefined) {
+      try {
+        store.save(this.engine.exportState(), this.sequence.peek(), items);
+        if (items.length > 0) for (const sender of this.senders) sender.kick(true);
+      } catch (err) {
+        // Losing the events would be worse than risking a repeated seq after a later crash: append them alone.
+        this.log.error('saving state failed; the events are appended to the outbox on their own', { err, fromSeq: events[0]?.seq });
+        this.append(items, true);
+      }
+    } else {
+      this.append(items, true);
     }
     if (events.length > 0 && this.reliability?.record(events) === true) this.reliabilityDirty = true;
+  }
+
+  /** Appends to the outbox and wakes the senders; a failure is logged (nothing else can hold the items). */
+  private append(items: readonly OutboxInput[], urgent: boolean): void {
+    if (items.length === 0 || this.outbox === undefined) return;
+    try {
+      this.outbox.append(items);
+    } catch (err) {
+      this.log.error('appending to the outbox failed; these items are lost', { err, items: items.length, kinds: [...new Set(items.map((i) => i.kind))].join(',') });
+      return;
+    }
+    for (const sender of this.senders) sender.kick(urgent);
+  }
+
+  /** A poll's good values, for the sinks that keep telemetry; appended in batches (READINGS_APPEND_MS). */
+  private queueReadings(deviceId: string, readings: readonly Reading[]): void {
+    if (!this.carried('reading')) return;
+    const values: Record<string, number> = {};
+    let ts = 0;
+    for (const r of readings) {
+      if (r.quality === 'bad' || r.value === null || !Number.isFinite(r.value)) continue;
+      values[r.point] = r.value;
+      ts = Math.max(ts, r.sourceTs);
+    }
+    if (ts === 0) return;
+    const record: ReadingsRecord = { deviceId, ts, values };
+    this.pendingReadings.push({ kind: 'reading', key: deviceId, payload: JSON.stringify(record), ts });
+    if (this.pendingReadings.length >= READINGS_APPEND_MAX) this.appendReadings();
+    else this.readingsTimer ??= setTimeout(() => this.appendReadings(), READINGS_APPEND_MS);
+  }
+
+  private appendReadings(): void {
+    if (this.readingsTimer) clearTimeout(this.readingsTimer);
+    this.readingsTimer = undefined;
+    const items = this.pendingReadings;
+    this.pendingReadings = [];
+    this.append(items, false);
+  }
+
+  private guarded(what: string, step: () => unknown): void {
+    try {
+      step();
+    } catch (err) {
+      this.log.error(`${what} failed`, { err });
+    }
+  }
+
+  /** The retained topics' content, from the current state (the MQTT sink republishes it on every connect). */
+  private retainedState(): RetainedState {
+    return {
+      activeOutages: this.engine.activeOutages(),
+      devices: [...this.lastAvailability.values()],
+      feederStates: this.engine.feederStates(this.clock.now()),
+      selfHealing: [...this.lastSelfHealing.values()],
+      reliability: this.lastReliability,
+    };
   }
 
   private reliabilityDirty = false;
@@ -337,14 +452,11 @@ export class Gateway {
   }
 
   private publishNotices(notices: readonly Notice[]): void {
-    if (notices.length === 0) return;
-    for (const publisher of this.publishers) {
-      try {
-        publisher.publishNotices?.(notices);
-      } catch (err) {
-        this.log.error('publisher failed on notices', { publisher: publisher.name, err });
-      }
-    }
+    if (notices.length === 0 || !this.carried('notice')) return;
+    this.append(
+      notices.map((n) => ({ kind: 'notice', key: n.noticeId, payload: JSON.stringify(n), ts: Date.parse(n.issuedAt) || this.clock.now() })),
+      true,
+    );
   }
 
   /** Publishes the reliability indices to the sinks that carry them. */
@@ -358,45 +470,19 @@ export class Gateway {
       this.log.error('computing reliability indices failed', { err });
       return;
     }
-    for (const publisher of this.publishers) {
-      try {
-        publisher.publishReliability?.(report);
-      } catch (err) {
-        this.log.error('publisher failed on reliability', { publisher: publisher.name, err });
-      }
-    }
-  }
-
-  /** The broker confirmed event `seq`: advance the contiguous watermark and record it. */
-  private delivered(seq: number): void {
-    if (this.store === undefined || seq <= this.deliveredUpTo) return;
-    this.deliveredAbove.add(seq);
-    const before = this.deliveredUpTo;
-    while (this.deliveredAbove.delete(this.deliveredUpTo + 1)) this.deliveredUpTo++;
-    if (this.deliveredUpTo === before) return;
-    try {
-      this.store?.markPublished(this.deliveredUpTo);
-    } catch (err) {
-      this.log.warn('recording delivered events failed', { seq: this.deliveredUpTo, err });
-    }
-  }
-
-  private publish(events: readonly DomainEvent[]): void {
-    for (const publisher of this.publishers) {
-      try {
-        publisher.publishEvents(events);
-      } catch (err) {
-        this.log.error('publisher failed on events', { publisher: publisher.name, err });
-      }
-    }
-    // Without MQTT nothing confirms delivery: handing the events on is all there is.
-    if (this.site.mqtt === undefined) for (const event of events) this.delivered(event.seq);
+    this.lastReliability = report;
+    // MQTT: retained, live (republished on every connect); InfluxDB: a point series, through the outbox.
+    this.guarded('publishing reliability on MQTT', () => this.mqtt?.publishReliability(report));
+    if (this.carried('reliability')) this.append([{ kind: 'reliability', payload: JSON.stringify(report), ts: Date.parse(report.generatedAt) || this.clock.now() }], false);
   }
 
   private emit(events: DomainEvent[]): void {
     this.eventsEmitted += events.length;
-    for (const event of events) logEvent(this.log, event);
-    this.publish(events);
+    for (const event of events) {
+      logEvent(this.log, event);
+      if (event.type === 'device.availability') this.lastAvailability.set(event.deviceId, availabilityPayload(event));
+      else if (event.type === 'selfHealing.progress' || event.type === 'selfHealing.completed') this.lastSelfHealing.set(event.report.feederId, event.report);
+    }
     this.publishNotices(this.noticesFor(events));
     if (this.reliabilityDirty) this.publishReliability();
     for (const listener of this.eventListeners) {
@@ -416,15 +502,24 @@ export class Gateway {
     }, this.opts.feederStateThrottleMs ?? 200);
   }
 
+  /** Appends the feeder states that changed since the last ones appended (energization or positions). */
   private publishFeederStates(): void {
-    const states = this.engine.feederStates(this.clock.now());
-    for (const publisher of this.publishers) {
-      try {
-        publisher.publishFeederStates(states);
-      } catch (err) {
-        this.log.error('publisher failed on feeder state', { publisher: publisher.name, err });
-      }
+    if (!this.carried('feederState')) return;
+    let states: FeederState[];
+    try {
+      states = this.engine.feederStates(this.clock.now());
+    } catch (err) {
+      this.log.error('computing feeder states failed', { err });
+      return;
     }
+    const items: OutboxInput[] = [];
+    for (const state of states) {
+      const key = JSON.stringify({ ...state, ts: undefined });
+      if (this.lastFeederStates.get(state.feederId) === key) continue;
+      this.lastFeederStates.set(state.feederId, key);
+      items.push({ kind: 'feederState', key: state.feederId, payload: JSON.stringify(state), ts: Date.parse(state.ts) || this.clock.now() });
+    }
+    this.append(items, true);
   }
 }
 

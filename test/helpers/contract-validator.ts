@@ -42,6 +42,7 @@ export function classifyTopic(topic: string): ClassifiedTopic | undefined {
   if (levels.length === 1 && first === 'status') return published('status');
   if (levels.length === 1 && first === 'events') return published('events');
   if (levels.length === 1 && first === 'notices') return published('notice');
+  if (levels.length === 1 && first === 'reliability') return published('reliability');
   if (levels.length === 2 && first === 'outages') return published('outage');
   if (levels.length === 3 && first === 'feeders' && third === 'state') return published('feederState');
   if (levels.length === 3 && first === 'feeders' && third === 'selfHealing') return published('selfHealing');

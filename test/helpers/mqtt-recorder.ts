@@ -17,6 +17,11 @@ export interface RecordedMessage {
 export interface MqttRecorderOptions {
   /** Check every message the gateway publishes against the contract's schemas (see `violations`). */
   validate?: boolean;
+  /**
+   * A persistent session with this client id (`clean: false`): with a persistent broker the subscription and
+   * the messages queued for it survive a broker restart, as for a durable downstream consumer.
+   */
+  persistentClientId?: string;
 }
 
 export class MqttRecorder {
@@ -42,7 +47,12 @@ export class MqttRecorder {
   }
 
   static async connect(url: string, topic: string, options: MqttRecorderOptions = {}): Promise<MqttRecorder> {
-    const client = await mqtt.connectAsync(url, { clientId: `test-recorder-${Math.random().toString(16).slice(2)}` });
+    const client = await mqtt.connectAsync(
+      url,
+      options.persistentClientId !== undefined
+        ? { clientId: options.persistentClientId, clean: false, reconnectPeriod: 200 }
+        : { clientId: `test-recorder-${Math.random().toString(16).slice(2)}` },
+    );
     const recorder = new MqttRecorder(client, options.validate === true);
     await client.subscribeAsync(topic, { qos: 1 });
     return recorder;

@@ -76,20 +76,35 @@ async function stopChild(child: ChildProcess): Promise<void> {
 
 const MOSQUITTO_PATHS = ['/usr/sbin/mosquitto', '/usr/bin/mosquitto'];
 
+/** A service that can be stopped and started again on the same port with the same data (fault tests). */
+export interface RestartableService extends RunningService {
+  /** Stops the process (SIGTERM), keeping its folder and data. */
+  halt(): Promise<void>;
+  /** Starts it again on the same port, with the same configuration and data. */
+  restart(): Promise<void>;
+}
+
 export interface MosquittoOptions {
   /** Require this user (password file made with mosquitto_passwd); anonymous clients are refused. */
   user?: { username: string; password: string };
   /** TLS listener with these PEM files; `requireClientCertificate` makes it mutual TLS. */
   tls?: { caFile: string; certFile: string; keyFile: string; requireClientCertificate: boolean };
+  /**
+   * Keep sessions (subscriptions and queued QoS 1 messages of persistent clients) across a restart, with no
+   * bound on the queue: how a broker serving durable consumers is set up.
+   */
+  persistent?: boolean;
 }
 
-export async function startMosquitto(opts: MosquittoOptions = {}): Promise<RunningService> {
+export async function startMosquitto(opts: MosquittoOptions = {}): Promise<RestartableService> {
   const dir = await mkdtemp(join(tmpdir(), 'fw-mosquitto-'));
   // Started as root, mosquitto drops to the `mosquitto` user: it must be able to read what we give it.
   await chmod(dir, 0o755);
   const port = await freePort();
   const conf = join(dir, 'mosquitto.conf');
-  const lines = [`listener ${port} 127.0.0.1`, 'persistence false', 'log_dest stderr', 'log_type error', 'log_type warning'];
+  const lines = [`listener ${port} 127.0.0.1`, 'log_dest stderr', 'log_type error', 'log_type warning'];
+  if (opts.persistent) lines.push('persistence true', `persistence_location ${dir}/`, 'max_queued_messages 0', 'max_inflight_messages 0');
+  else lines.push('persistence false');
   if (opts.user) {
     const passwordFile = join(dir, 'passwd');
     await runTool('mosquitto_passwd', ['-c', '-b', passwordFile, opts.user.username, opts.user.password]);
@@ -104,13 +119,18 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Runni
   await writeFile(conf, lines.join('\n') + '\n');
   const { existsSync } = await import('node:fs');
   const bin = MOSQUITTO_PATHS.find((p) => existsSync(p)) ?? 'mosquitto';
-  const { child, output } = spawnLogged(bin, ['-c', conf]);
+  let { child, output } = spawnLogged(bin, ['-c', conf]);
   await waitFor('mosquitto', () => canConnect(port), child, output);
   return {
     host: '127.0.0.1',
     port,
     url: `${opts.tls ? 'mqtts' : 'mqtt'}://127.0.0.1:${port}`,
-    output,
+    output: () => output(),
+    halt: () => stopChild(child),
+    restart: async () => {
+      ({ child, output } = spawnLogged(bin, ['-c', conf]));
+      await waitFor('mosquitto', () => canConnect(port), child, output);
+    },
     stop: async () => {
       await stopChild(child);
       await rm(dir, { recursive: true, force: true });
@@ -150,7 +170,7 @@ export async function makeTestPki(): Promise<TestPki> {
   return { dir, caFile: f('ca.pem'), serverCert: f('server.pem'), serverKey: f('server.key'), clientCert: f('client.pem'), clientKey: f('client.key') };
 }
 
-export async function startInfluxd(opts: { port?: number } = {}): Promise<RunningService> {
+export async function startInfluxd(opts: { port?: number } = {}): Promise<RestartableService> {
   const dir = await mkdtemp(join(tmpdir(), 'fw-influxd-'));
   const port = opts.port ?? (await freePort());
   const rpcPort = await freePort();
@@ -175,7 +195,7 @@ bind-address = "127.0.0.1:${rpcPort}"
   enabled = false
 `,
   );
-  const { child, output } = spawnLogged('influxd', ['run', '-config', conf]);
+  let { child, output } = spawnLogged('influxd', ['run', '-config', conf]);
   const ping = async (): Promise<boolean> => {
     try {
       const res = await fetch(`http://127.0.0.1:${port}/ping`);
@@ -189,7 +209,12 @@ bind-address = "127.0.0.1:${rpcPort}"
     host: '127.0.0.1',
     port,
     url: `http://127.0.0.1:${port}`,
-    output,
+    output: () => output(),
+    halt: () => stopChild(child),
+    restart: async () => {
+      ({ child, output } = spawnLogged('influxd', ['run', '-config', conf]));
+      await waitFor('influxd', ping, child, output, 60_000);
+    },
     stop: async () => {
       await stopChild(child);
       await rm(dir, { recursive: true, force: true });

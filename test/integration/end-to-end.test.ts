@@ -116,7 +116,7 @@ t.test('fault -> outage on MQTT and in InfluxDB -> restoration clears the retain
   t.equal(restoredRows[0]?.durationMs, restored.durationMs);
   t.equal(restoredRows[0]?.state, 'restored');
 
-  const telemetry = await influxQuery(influx.url, DB, `SELECT last("ua") FROM "meter" WHERE "customer" = 'C10101'`);
+  const telemetry = await influxQuery(influx.url, DB, `SELECT last("ua") FROM "feederwatch_telemetry"."meter" WHERE "customer" = 'C10101'`);
   t.ok(Number(telemetry[0]?.last) > 200, 'meter telemetry written (live meter near 220 V)');
   t.same(stack.gateway.status().activeOutages, []);
 

@@ -1,11 +1,16 @@
 /**
- * InfluxDB down at start: the gateway keeps running, outage events wait in the bounded buffer (oldest dropped
- * first, counted) and are written once the server comes up, each as its own point even when two share a
- * millisecond and tags.
+ * InfluxDB down at start: outage events wait in the bounded outbox (oldest dropped first, counted per sink)
+ * and are written once the server comes up, each as its own point even when two share a millisecond and tags;
+ * the database and its retention policies are created when the server is found.
  */
 import t from 'tap';
+import Database from 'better-sqlite3';
+import { systemClock } from '../../gateway/clock.js';
 import { silentLogger } from '../../gateway/log.js';
 import { InfluxPublisher } from '../../gateway/publish/influx-publisher.js';
+import { Outbox, itemBytes } from '../../gateway/publish/outbox.js';
+import { OutboxSender } from '../../gateway/publish/outbox-sender.js';
+import { eventItem } from '../../gateway/runtime/state-store.js';
 import type { Outage, OutageRestoredEvent } from '../../gateway/engine/events.js';
 import { eventually, influxQuery } from '../helpers/demo-stack.js';
 import { freePort, startInfluxd } from '../helpers/services.js';
@@ -41,26 +46,35 @@ function restored(seq: number, id: string): OutageRestoredEvent {
   return { id: `buf:${seq}`, seq, siteId: 'buf', ts: '2026-01-01T00:10:00.000Z', type: 'outage.restored', outage };
 }
 
-t.test('buffered while down, bounded, written when the server appears, no overwrite within a millisecond', async (t) => {
+t.test('kept in the outbox while down, bounded, written when the server appears, no overwrite within a millisecond', async (t) => {
   const port = await freePort();
+  const items = [1, 2, 3, 4, 5, 6, 7, 8].map((n) => eventItem(restored(n, `O-${n}`)));
+  // Every item has the same size: a bound of five items' bytes keeps the five newest.
+  const db = new Database(':memory:');
+  const outbox = Outbox.onDatabase(db, { logger: silentLogger, maxBytes: 5 * itemBytes(items[0]!) });
+  outbox.registerSink('influx');
   const publisher = new InfluxPublisher(
-    { host: '127.0.0.1', port, protocol: 'http', database: 'buf' },
-    { logger: silentLogger, devices: [], batchSize: 2, flushIntervalMs: 100, maxBufferedPoints: 5 },
+    { host: '127.0.0.1', port, protocol: 'http', database: 'buf', retention: { telemetry: '30d', events: '52w' } },
+    { logger: silentLogger, devices: [], batchSize: 2, flushIntervalMs: 100 },
   );
+  const sender = new OutboxSender(outbox, publisher, { clock: systemClock, logger: silentLogger, retryMs: 200, maxRetryMs: 1000 });
   const startedAt = Date.now();
-  await publisher.start();
+  await sender.start();
   t.ok(Date.now() - startedAt < 1000, 'start() does not wait for an unreachable server');
-  publisher.publishEvents([1, 2, 3, 4, 5, 6, 7, 8].map((n) => restored(n, `O-${n}`)));
+  outbox.append(items);
+  sender.kick(true);
   await new Promise((r) => setTimeout(r, 300));
-  const before = publisher.getStats();
-  t.equal(before.reachable, false);
-  t.equal(before.buffered, 5, 'bounded at 5 points');
-  t.equal(before.dropped, 3, 'the 3 oldest dropped and counted');
-  t.equal(before.written, 0);
+  const before = outbox.stats().sinks.influx;
+  t.equal(publisher.reachable, false);
+  t.equal(before?.buffered, 5, 'bounded at 5 items');
+  t.same(before?.dropped, { bytes: 3, age: 0 }, 'the 3 oldest dropped and counted');
+  t.equal(publisher.getStats().written, 0);
 
   const influx = await startInfluxd({ port });
   t.teardown(async () => {
+    sender.stop();
     await publisher.stop();
+    db.close();
     await influx.stop();
   });
   const rows = await eventually(
@@ -76,8 +90,13 @@ t.test('buffered while down, bounded, written when the server appears, no overwr
     ['O-4', 'O-5', 'O-6', 'O-7', 'O-8'],
     'the five newest, in order, none overwriting another',
   );
-  const after = publisher.getStats();
-  t.equal(after.written, 5);
-  t.equal(after.buffered, 0);
-  t.equal(after.reachable, true);
+  await eventually('outbox emptied', async () => (outbox.stats().sinks.influx?.buffered === 0 ? true : undefined), 5000);
+  t.equal(publisher.getStats().written, 5);
+  t.equal(publisher.reachable, true);
+  t.equal(outbox.stats().sinks.influx?.replayed, 5, 'written late: counted as replayed');
+
+  const policies = await influxQuery(influx.url, 'buf', 'SHOW RETENTION POLICIES ON "buf"');
+  const byName = Object.fromEntries(policies.map((p) => [p.name, { duration: p.duration, default: p.default }]));
+  t.same(byName.feederwatch_telemetry, { duration: '720h0m0s', default: false }, 'telemetry kept 30 days');
+  t.same(byName.feederwatch_events, { duration: '8736h0m0s', default: true }, 'events kept 52 weeks, the default policy');
 });

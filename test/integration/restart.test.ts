@@ -17,10 +17,10 @@ import type { SiteConfig } from '../../gateway/config/site-config.js';
 import { silentLogger } from '../../gateway/log.js';
 import { packagePath } from '../../gateway/paths.js';
 import { Gateway } from '../../gateway/runtime/gateway.js';
-import { StateStore } from '../../gateway/runtime/state-store.js';
+import { StateStore, eventItem } from '../../gateway/runtime/state-store.js';
 import { Simulator } from '../../simulators/simulator.js';
 import { spawnCli } from '../helpers/cli.js';
-import { control } from '../helpers/demo-stack.js';
+import { control, eventually } from '../helpers/demo-stack.js';
 import { MqttRecorder, type RecordedMessage } from '../helpers/mqtt-recorder.js';
 import { startMosquitto } from '../helpers/services.js';
 
@@ -53,6 +53,7 @@ t.test('kill -9 during an outage: no repeated outage.started, same outage closes
   doc.setIn(['mqtt', 'url'], broker.url);
   doc.setIn(['mqtt', 'clientId'], `feederwatch-restart-${process.pid}`);
   doc.setIn(['persistence', 'stateDir'], join(dir, 'state'));
+  doc.setIn(['http', 'port'], 0);
   const siteFile = join(dir, 'site.yaml');
   writeFileSync(siteFile, doc.toString());
 
@@ -148,18 +149,18 @@ t.test('kill -9 during an outage: no repeated outage.started, same outage closes
   t.comment(`measured: gateway down ${restartAt - killedAt} ms; first event ${firstEventAfterRestartMs} ms after the restart; outage duration ${durationMs} ms; ${seqs.length} events`);
 });
 
-t.test('events stored but never confirmed by the broker are published again at start, then marked delivered', async (t) => {
+t.test('events stored but never confirmed by the broker are published again at start, marked historical, then acknowledged', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'fw-replay-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const broker = await startMosquitto();
   t.teardown(() => broker.stop());
   const stateDir = join(dir, 'state');
-  // What a gateway killed right after storing seq 2 and 3 (seq 1 confirmed) leaves behind.
-  const seeded = StateStore.open(stateDir, { logger: silentLogger });
+  // What a gateway killed right after storing seq 2 and 3 (seq 1 confirmed by the broker) leaves behind.
+  const seeded = StateStore.open(stateDir, { logger: silentLogger, outbox: { sinks: ['mqtt'] } });
   const event = (seq: number): DomainEvent =>
     ({ id: `demo-xixi:${seq}`, seq, siteId: 'demo-xixi', ts: new Date().toISOString(), type: 'device.availability', deviceId: 'ftu-f1-cb', state: 'online', previousState: 'unknown', lastGoodAt: null, consecutiveErrors: 0, error: null }) as DomainEvent;
-  seeded.save(null, 4, [event(1), event(2), event(3)]);
-  seeded.markPublished(1);
+  seeded.save(null, 4, [event(1), event(2), event(3)].map(eventItem));
+  seeded.outbox.ack('mqtt', seeded.outbox.newestId - 2);
   seeded.close();
 
   const demo = await loadSiteConfig(packagePath('config/sites/demo.yaml'), {});
@@ -170,13 +171,17 @@ t.test('events stored but never confirmed by the broker are published again at s
   await gateway.start();
   t.equal(gateway.status().stateFile, join(stateDir, 'feederwatch-state.db'));
   await recorder.waitFor('seq 3 again', (m) => JSON.parse(m.payload).seq === 3, 5000);
-  t.same(recorder.messages.map((m) => JSON.parse(m.payload).seq), [2, 3], 'only the unconfirmed events, in order');
-  await new Promise((r) => setTimeout(r, 300));
+  const received = recorder.messages.map((m) => JSON.parse(m.payload) as DomainEvent & { historical?: boolean });
+  t.same(received.map((e) => e.seq), [2, 3], 'only the unconfirmed events, in order');
+  t.same(received.map((e) => e.historical), [true, true], 'marked historical');
+  await eventually('the outbox empties', async () => (gateway.sinkStatus().find((s) => s.name === 'mqtt')?.buffered === 0 ? true : undefined), 5000);
+  // Replayed: the two events, and the two feeder states (F1, F2) appended at start before the broker connected
+  // (acknowledged without publishing: the current state is republished on connect).
+  t.same(gateway.sinkStatus(), [{ name: 'mqtt', reachable: true, buffered: 0, replayed: 4, dropped: 0 }], 'four replayed, none dropped');
   await gateway.stop();
-  const store = StateStore.open(stateDir, { logger: silentLogger });
+  const store = StateStore.open(stateDir, { logger: silentLogger, outbox: { sinks: ['mqtt'] } });
   const stored = store.load();
+  t.same(store.outbox.next('mqtt', 100), [], 'nothing left to send again');
   store.close();
-  t.equal(stored?.lastPublishedSeq, 3, 'confirmed by the broker');
-  t.same(stored?.pendingEvents, [], 'nothing left to send again');
   t.equal(stored?.nextSeq, 4, 'the sequence continues at 4');
 });

@@ -140,6 +140,27 @@ const request: MqttCommandContract['plannedOutage'] = {
   end: '2026-12-01T04:00:00.000Z',
 };
 
+const notice: MqttContract['notice'] = {
+  noticeId: `${outage.id}:fault`,
+  messageId: `${outage.id}:fault:1of1`,
+  type: 'fault',
+  siteId: SITE,
+  outageId: outage.id,
+  plannedId: null,
+  area: { feeders: [{ id: 'F1', name: 'Xixi 1' }], transformers: ['T102', 'T103'], areaClasses: ['urban'] },
+  cause: { code: 'protectionTrip', text: 'protection tripped' },
+  start: T0,
+  estimatedRestoration: '2026-11-26T07:00:15.123Z',
+  actualRestoration: null,
+  progress: null,
+  partial: null,
+  customerCount: 2,
+  batchIndex: 0,
+  batchCount: 1,
+  customerIds: ['C10201', 'C10301'],
+  issuedAt: T1,
+};
+
 /** Valid examples: topic, payload, and the fields that may be left out. */
 const valid: Array<{ name: string; topic: string; payload: Json; optional?: string[] }> = [
   { name: 'status birth', topic: `${ROOT}/status`, payload: { ...birth } },
@@ -157,6 +178,9 @@ const valid: Array<{ name: string; topic: string; payload: Json; optional?: stri
   { name: 'command refused', topic: `${ROOT}/cmd/plannedOutage/result`, payload: { ...refused } },
   { name: 'unknown command refused', topic: `${ROOT}/cmd/reboot/result`, payload: { command: 'reboot', ok: false, requestId: 'x', error: 'unknown command "reboot" (known: plannedOutage)' } },
   { name: 'plannedOutage request', topic: `${ROOT}/cmd/plannedOutage`, payload: { ...request }, optional: ['requestId'] },
+  { name: 'notice', topic: `${ROOT}/notices`, payload: { ...notice } },
+  ...events.map((e) => ({ name: `historical event ${e.type}`, topic: `${ROOT}/events`, payload: { ...e, historical: true }, optional: ['historical'] })),
+  { name: 'historical notice', topic: `${ROOT}/notices`, payload: { ...notice, historical: true }, optional: ['historical'] },
 ];
 
 t.test('every hand-written valid payload validates', async (t) => {
@@ -245,13 +269,47 @@ t.test('wrong types, enum values and times are rejected', async (t) => {
   for (const [name, topic, payload] of invalid) t.not(validatePayload(topic, JSON.stringify(payload)), [], name);
 });
 
+t.test('historical: true on late events and notices; absent on live ones; any other value rejected', async (t) => {
+  // Typed: the contract's payload types of events and notices accept the flag.
+  const lateEvents: Array<MqttContract['events']> = events.map((e) => ({ ...e, historical: true }));
+  const lateNotice: MqttContract['notice'] = { ...notice, historical: true };
+  for (const e of lateEvents) t.same(validatePayload(`${ROOT}/events`, JSON.stringify(e)), [], `historical ${e.type}`);
+  t.same(validatePayload(`${ROOT}/notices`, JSON.stringify(lateNotice)), [], 'historical notice');
+  t.same(validatePayload(`${ROOT}/notices`, JSON.stringify(notice)), [], 'live notice (no flag)');
+  for (const e of events) {
+    for (const value of [false, 'true', 1, null]) {
+      t.match(validatePayload(`${ROOT}/events`, JSON.stringify({ ...e, historical: value })), [/\/historical must be equal to constant/], `${e.type}: historical ${JSON.stringify(value)} rejected`);
+    }
+  }
+  for (const value of [false, 'true', 1, null]) {
+    t.match(validatePayload(`${ROOT}/notices`, JSON.stringify({ ...notice, historical: value })), [/\/historical must be equal to constant/], `notice: historical ${JSON.stringify(value)} rejected`);
+  }
+  // Only events and notices are replayed: the other payloads do not take the flag.
+  t.match(validatePayload(`${ROOT}/outages/${outage.id}`, JSON.stringify({ ...outage, historical: true })), [/must NOT have additional properties "historical"/]);
+  t.match(validatePayload(`${ROOT}/feeders/F1/state`, JSON.stringify({ ...feederState, historical: true })), [/must NOT have additional properties "historical"/]);
+  t.match(validatePayload(`${ROOT}/events`, JSON.stringify({ ...events[0], outage: { ...outage, historical: true } })), [/additional properties "historical"/], 'the flag is on the event, not on its outage');
+  const topics = new Topics(SITE);
+  t.same(
+    { topic: contractMessage(topics, 'events', lateEvents[0]!).topic, retain: contractMessage(topics, 'events', lateEvents[0]!).retain },
+    { topic: `${ROOT}/events`, retain: false },
+    'a historical event goes on the events topic, not retained',
+  );
+  t.same(
+    { topic: contractMessage(topics, 'notice', lateNotice).topic, retain: contractMessage(topics, 'notice', lateNotice).retain },
+    { topic: `${ROOT}/notices`, retain: false },
+    'a historical notice goes on the notices topic, not retained',
+  );
+});
+
 t.test('empty payloads, non-JSON, topics outside the contract, topic and payload disagreeing', async (t) => {
   t.same(validatePayload(`${ROOT}/outages/${outage.id}`, ''), [], 'an empty retained message clears an outage topic');
-  for (const topic of [`${ROOT}/status`, `${ROOT}/events`, `${ROOT}/feeders/F1/state`, `${ROOT}/feeders/F1/selfHealing`, `${ROOT}/devices/d1/availability`, `${ROOT}/cmd/plannedOutage/result`]) {
+  for (const topic of [`${ROOT}/status`, `${ROOT}/events`, `${ROOT}/feeders/F1/state`, `${ROOT}/feeders/F1/selfHealing`, `${ROOT}/devices/d1/availability`, `${ROOT}/cmd/plannedOutage/result`, `${ROOT}/reliability`, `${ROOT}/notices`]) {
     t.match(validatePayload(topic, ''), [/empty payload/], `empty payload rejected on ${topic}`);
   }
   t.match(validatePayload(`${ROOT}/events`, '{"id":'), [/not JSON/]);
-  t.match(validatePayload(`${ROOT}/reliability`, '{}'), [/not a topic of the MQTT contract/]);
+  t.match(validatePayload(`${ROOT}/reliability/site`, '{}'), [/not a topic of the MQTT contract/]);
+  t.same(classifyTopic(`${ROOT}/reliability`), { siteId: SITE, direction: 'published', kind: 'reliability' });
+  t.match(validatePayload(`${ROOT}/reliability`, '{}'), [/required property 'siteId'/], 'reliability is a contract topic: its schema applies');
   t.match(validatePayload(`${ROOT}/feeders/F1/voltage`, '{}'), [/not a topic of the MQTT contract/]);
   t.match(validatePayload('elsewhere/status', '{}'), [/not a topic of the MQTT contract/]);
   t.match(validatePayload(`${ROOT}/outages/another-id`, JSON.stringify(outage)), [/belongs on .*outages\/demo-xixi-20261126T050015123-F1-R1/]);
@@ -276,6 +334,7 @@ t.test('the type map gives each payload its topic, retain flag and QoS 1', async
     ['self-healing', contractMessage(topics, 'selfHealing', report), `${ROOT}/feeders/F1/selfHealing`, true],
     ['availability', contractMessage(topics, 'deviceAvailability', availability), `${ROOT}/devices/meter-c10101/availability`, true],
     ['command result', contractMessage(topics, 'commandResult', refused), `${ROOT}/cmd/plannedOutage/result`, false],
+    ['notice', contractMessage(topics, 'notice', notice), `${ROOT}/notices`, false],
   ];
   for (const [name, message, topic, retain] of cases) {
     t.same({ topic: message.topic, retain: message.retain, qos: message.qos }, { topic, retain, qos: 1 }, name);
@@ -291,7 +350,9 @@ t.test('schema files: one per topic kind, shipped under config/, each with its f
   const files = readdirSync(dir).filter((f) => f.endsWith('.schema.json')).sort();
   t.same(files, [...new Set(MQTT_SCHEMA_FILES)].sort(), 'no schema file without a role, none missing');
   const kinds = Object.keys(MQTT_TOPICS) as MqttTopicKind[];
-  t.equal(kinds.length, 8, "status, events, outage, feederState, selfHealing, deviceAvailability, commandResult, notice");
+  t.equal(kinds.length, 9, 'status, events, outage, feederState, selfHealing, deviceAvailability, commandResult, notice, reliability');
+  t.same([...kinds].sort(), ['commandResult', 'deviceAvailability', 'events', 'feederState', 'notice', 'outage', 'reliability', 'selfHealing', 'status']);
+  t.equal(MQTT_TOPICS.reliability.schema, 'reliability.schema.json');
   const docs = readFileSync(new URL('../../docs/mqtt.md', import.meta.url), 'utf8');
   for (const file of files) {
     const schema = JSON.parse(readFileSync(new URL(file, dir), 'utf8')) as { $id?: string; $schema?: string };

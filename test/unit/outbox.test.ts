@@ -123,6 +123,31 @@ t.test('sinks: new ones start at the next item unless asked otherwise; unregiste
   t.equal(box.stats().items, 0, 'released');
 });
 
+
+t.test('registerSink kinds: buffered counts only the kinds the sink carries', async (t) => {
+  const box = open(t, tempDir(t));
+  box.registerSink('mqtt', { kinds: ['event', 'feederState'] });
+  box.registerSink('influx', { kinds: ['event', 'reading'] });
+  box.registerSink('all');
+  const ids = box.append([
+    { kind: 'event', payload: 'e1', ts: T0 },
+    { kind: 'reading', payload: 'r2', ts: T0 },
+    { kind: 'feederState', payload: 'f3', ts: T0 },
+    { kind: 'reading', payload: 'r4', ts: T0 },
+    { kind: 'notice', payload: 'n5', ts: T0 },
+  ]);
+  t.same(ids, [1, 2, 3, 4, 5]);
+  let s = box.stats();
+  t.equal(s.sinks.mqtt?.buffered, 2, 'mqtt: event 1, feederState 3');
+  t.equal(s.sinks.influx?.buffered, 3, 'influx: event 1, readings 2 and 4');
+  t.equal(s.sinks.all?.buffered, 5, 'no kinds: every item');
+  box.ack('mqtt', 2);
+  box.ack('influx', 4);
+  s = box.stats();
+  t.equal(s.sinks.mqtt?.buffered, 1, 'mqtt: feederState 3 left');
+  t.equal(s.sinks.influx?.buffered, 0, 'influx: only notice 5 left, not carried');
+  t.equal(s.items, 5, '"all" still holds every item');
+});
 t.test('the bytes bound drops the oldest and counts per sink', async (t) => {
   const { logger, lines } = recordingLogger();
   const box = open(t, tempDir(t), { maxBytes: 100, logger });

@@ -8,7 +8,7 @@ import type { EngineState } from '../../gateway/engine/engine-state.js';
 import type { DomainEvent } from '../../gateway/engine/events.js';
 import { EventSequence } from '../../gateway/engine/sequence.js';
 import { silentLogger, type Logger } from '../../gateway/log.js';
-import { STATE_FILE, StateStore } from '../../gateway/runtime/state-store.js';
+import { STATE_FILE, StateStore, eventItem } from '../../gateway/runtime/state-store.js';
 
 const NOW = Date.parse('2024-05-01T08:00:00.000Z');
 
@@ -58,42 +58,100 @@ function recordingLogger(): { logger: Logger; errors: string[] } {
   return { logger, errors };
 }
 
-t.test('a new store has no state; what is saved is loaded again after reopening', async (t) => {
+const SINKS = { sinks: ['mqtt', 'influx'] };
+
+/** The seqs of the events the outbox holds for a sink, in delivery order. */
+function outboxSeqs(store: StateStore, sink: string): number[] {
+  return store.outbox.next(sink, 1000).map((item) => (JSON.parse(item.payload) as DomainEvent).seq);
+}
+
+t.test('a new store has no state; what is saved is loaded again after reopening, events in the outbox', async (t) => {
   const dir = tempDir(t);
-  const store = StateStore.open(dir, { logger: silentLogger, now: () => NOW });
+  const store = StateStore.open(dir, { logger: silentLogger, now: () => NOW, outbox: SINKS });
   t.equal(store.file, join(dir, STATE_FILE));
   t.equal(store.load(), null, 'nothing stored yet');
-  store.save(engineState(), 4, [event(1), event(2), event(3)]);
+  store.save(engineState(), 4, [event(1), event(2), event(3)].map(eventItem));
   store.close();
 
-  const again = StateStore.open(dir, { logger: silentLogger });
+  const again = StateStore.open(dir, { logger: silentLogger, outbox: SINKS });
   const loaded = again.load();
   t.same(loaded?.engine, engineState());
   t.equal(loaded?.nextSeq, 4);
-  t.equal(loaded?.lastPublishedSeq, 0);
-  t.same(loaded?.pendingEvents.map((e) => e.seq), [1, 2, 3], 'undelivered events kept in order');
   t.equal(loaded?.savedAt, new Date(NOW).toISOString());
+  t.same(outboxSeqs(again, 'mqtt'), [1, 2, 3], 'undelivered events kept in order for MQTT');
+  t.same(outboxSeqs(again, 'influx'), [1, 2, 3], 'and for InfluxDB');
   again.close();
 });
 
-t.test('delivered events are forgotten; a null engine state keeps the stored one', async (t) => {
+t.test('delivered events are forgotten per sink; a null engine state keeps the stored one', async (t) => {
   const dir = tempDir(t);
-  const store = StateStore.open(dir, { logger: silentLogger });
-  store.save(engineState(), 3, [event(1), event(2)]);
-  store.markPublished(1);
-  store.save(null, 4, [event(3)]);
-  let loaded = store.load();
+  const store = StateStore.open(dir, { logger: silentLogger, outbox: SINKS });
+  const ids = [event(1), event(2)].map(eventItem);
+  store.save(engineState(), 3, ids);
+  store.outbox.ack('mqtt', store.outbox.newestId - 1);
+  store.save(null, 4, [eventItem(event(3))]);
+  const loaded = store.load();
   t.same(loaded?.engine, engineState(), 'engine state kept');
   t.equal(loaded?.nextSeq, 4);
-  t.equal(loaded?.lastPublishedSeq, 1);
-  t.same(loaded?.pendingEvents.map((e) => e.seq), [2, 3]);
-  store.markPublished(3);
-  store.markPublished(2); // acknowledgements may arrive out of order: never goes back
-  loaded = store.load();
-  t.equal(loaded?.lastPublishedSeq, 3);
-  t.same(loaded?.pendingEvents, []);
+  t.same(outboxSeqs(store, 'mqtt'), [2, 3], 'MQTT confirmed event 1');
+  t.same(outboxSeqs(store, 'influx'), [1, 2, 3], 'InfluxDB confirmed nothing: its cursor is its own');
   store.close();
-  t.doesNotThrow(() => store.markPublished(4), 'a late acknowledgement after close is ignored');
+  const again = StateStore.open(dir, { logger: silentLogger, outbox: SINKS });
+  t.same(outboxSeqs(again, 'mqtt'), [2, 3], 'cursors survive a restart');
+  again.close();
+});
+
+t.test('a sink no longer configured is removed; a new one starts with what comes next', async (t) => {
+  const dir = tempDir(t);
+  const store = StateStore.open(dir, { logger: silentLogger, outbox: SINKS });
+  store.save(engineState(), 3, [event(1), event(2)].map(eventItem));
+  store.close();
+  const again = StateStore.open(dir, { logger: silentLogger, outbox: { sinks: ['mqtt', 'other'] } });
+  t.same(again.outbox.sinks().sort(), ['mqtt', 'other']);
+  t.same(outboxSeqs(again, 'mqtt'), [1, 2]);
+  t.same(outboxSeqs(again, 'other'), [], 'a new sink does not receive the past');
+  again.close();
+});
+
+t.test('a failing save appends nothing: state and events commit together or not at all', async (t) => {
+  const dir = tempDir(t);
+  const store = StateStore.open(dir, { logger: silentLogger, outbox: SINKS });
+  store.save(engineState(), 2, [eventItem(event(1))]);
+  const cyclic: Record<string, unknown> = {};
+  cyclic.self = cyclic;
+  t.throws(() => store.save(cyclic as unknown as EngineState, 3, [eventItem(event(2))]), /circular/i);
+  t.equal(store.load()?.nextSeq, 2, 'state not moved');
+  t.same(outboxSeqs(store, 'mqtt'), [1], 'event 2 not appended');
+  store.save(engineState(), 3, [eventItem(event(2))]);
+  t.same(outboxSeqs(store, 'mqtt'), [1, 2], 'the outbox works on after the rollback');
+  store.close();
+});
+
+t.test('a version-1 file is migrated: its undelivered events move to the outbox', async (t) => {
+  const dir = tempDir(t);
+  // The layout version 1 wrote (gateway before the outbox), built by hand.
+  const db = new Database(join(dir, STATE_FILE));
+  db.exec(`
+    CREATE TABLE state (id INTEGER PRIMARY KEY CHECK (id = 1), engine TEXT, next_seq INTEGER NOT NULL,
+                        last_published_seq INTEGER NOT NULL, saved_at TEXT NOT NULL);
+    CREATE TABLE pending_events (seq INTEGER PRIMARY KEY, event TEXT NOT NULL);
+  `);
+  db.prepare('INSERT INTO state VALUES (1, ?, 6, 2, ?)').run(JSON.stringify(engineState()), new Date(NOW).toISOString());
+  for (const seq of [2, 3, 4, 5]) db.prepare('INSERT INTO pending_events VALUES (?, ?)').run(seq, JSON.stringify(event(seq)));
+  db.pragma('user_version = 1');
+  db.close();
+
+  const store = StateStore.open(dir, { logger: silentLogger, outbox: SINKS });
+  const loaded = store.load();
+  t.equal(loaded?.nextSeq, 6, 'the sequence continues');
+  t.same(loaded?.engine, engineState());
+  t.same(outboxSeqs(store, 'mqtt'), [3, 4, 5], 'events after last_published_seq (2) are to be sent, in order');
+  t.same(outboxSeqs(store, 'influx'), [3, 4, 5]);
+  store.close();
+  const check = new Database(join(dir, STATE_FILE), { readonly: true });
+  t.equal(check.pragma('user_version', { simple: true }), 2);
+  t.equal(check.prepare("SELECT count(*) FROM sqlite_master WHERE name = 'pending_events'").pluck().get(), 0, 'pending_events dropped');
+  check.close();
 });
 
 t.test('WAL mode with synchronous NORMAL', async (t) => {
@@ -101,7 +159,7 @@ t.test('WAL mode with synchronous NORMAL', async (t) => {
   StateStore.open(dir, { logger: silentLogger }).close();
   const db = new Database(join(dir, STATE_FILE), { readonly: true });
   t.equal(db.pragma('journal_mode', { simple: true }), 'wal');
-  t.equal(db.pragma('user_version', { simple: true }), 1);
+  t.equal(db.pragma('user_version', { simple: true }), 2);
   db.close();
 });
 
