@@ -4,6 +4,7 @@ import { pkiCommand } from './pki.js';
 import { reportCommand } from './report.js';
 import { runCommand } from './run.js';
 import { simulateCommand } from './simulate.js';
+import { statusCommand } from './status.js';
 import { validateCommand } from './validate.js';
 
 export type OptionSpec = { type: 'string' | 'boolean'; short?: string };
@@ -31,4 +32,5 @@ export const COMMANDS: Record<string, Command> = {
   demo: demoCommand,
   pki: pkiCommand,
   report: reportCommand,
+  status: statusCommand,
 };

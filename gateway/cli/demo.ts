@@ -4,6 +4,7 @@ import type { SiteConfig } from '../config/site-config.js';
 import type { Logger } from '../log.js';
 import { packagePath, packageVersion } from '../paths.js';
 import { startEmbeddedBroker } from '../runtime/embedded-broker.js';
+import { startStatusServer } from '../http/start.js';
 import { Gateway } from '../runtime/gateway.js';
 import { loadScenario, ScenarioError, type Scenario } from '../../simulators/scenario.js';
 import { Simulator } from '../../simulators/simulator.js';
@@ -17,7 +18,7 @@ const DEFAULT_SCENARIO = 'config/scenarios/demo-fault.yaml';
 export const demoCommand: Command = {
   name: 'demo',
   summary: 'simulators + gateway + embedded MQTT broker in one process, with a scripted fault',
-  help: `Usage: feederwatch demo [--site <site.yaml>] [--scenario <file> | --no-scenario] [--mqtt-port <port>] [--control-port <port>]
+  help: `Usage: feederwatch demo [--site <site.yaml>] [--scenario <file> | --no-scenario] [--mqtt-port <port>] [--control-port <port>] [--http-port <port>]
 
 Runs the site's simulated devices, the gateway polling them, and an embedded MQTT broker (Aedes), all bound to
 127.0.0.1. With the demo site (default) a scripted fault and restoration play on a loop, the first fault 15 s
@@ -33,6 +34,7 @@ Options:
   --no-scenario           play nothing: the grid changes only through the control API
   --mqtt-port <port>      port of the embedded broker (default 1883)
   --control-port <port>   port of the simulator control API (default: the site's, 8081)
+  --http-port <port>      port of the status page (default: the site's http.port, 8080; 0 = any free port)
 ${LOG_HELP}  -h, --help              this help
 
 Exit codes: 0 stopped by a signal, 1 failed at run time (e.g. a port in use), 2 invalid configuration or scenario.
@@ -43,12 +45,14 @@ Exit codes: 0 stopped by a signal, 1 failed at run time (e.g. a port in use), 2 
     'no-scenario': { type: 'boolean' },
     'mqtt-port': { type: 'string' },
     'control-port': { type: 'string' },
+    'http-port': { type: 'string' },
     ...LOG_OPTIONS,
   },
   async run(values, ctx) {
     if (values.scenario !== undefined && values['no-scenario'] === true) throw new UsageError('--scenario and --no-scenario exclude each other');
     const mqttPort = optionalPort(values, 'mqtt-port') ?? 1883;
     const controlPort = optionalPort(values, 'control-port');
+    const httpPort = optionalPort(values, 'http-port');
     const siteFile = typeof values.site === 'string' ? values.site : packagePath(DEFAULT_SITE);
     const result = await loadSiteOrReport(siteFile, ctx);
     if (!result.ok) return result.exitCode;
@@ -74,9 +78,12 @@ Exit codes: 0 stopped by a signal, 1 failed at run time (e.g. a port in use), 2 
     const gateway = new Gateway(site, { logger, version: packageVersion() });
     let watcher: mqtt.MqttClient | undefined;
     const stopSignal = waitForStopSignal();
+    const http = await startStatusServer(site, { logger, version: packageVersion(), port: httpPort });
+    http?.attach(gateway);
     try {
       const endpoints = await simulator.start();
       await gateway.start();
+      http?.setRunning(true);
       watcher = watchOutages(broker.url, `feederwatch/v1/${site.siteId}`, logger.child({ module: 'subscriber' }));
       ctx.stdout(
         [
@@ -86,6 +93,7 @@ Exit codes: 0 stopped by a signal, 1 failed at run time (e.g. a port in use), 2 
           ...endpoints.modbusEndpoints.map((e) => `  Modbus TCP         ${e.host}:${e.boundPort}`),
           ...endpoints.opcuaServers.map((o) => `  OPC UA             ${o.endpointUrl}`),
           ...endpoints.rtuBuses.map((b) => (b.type === 'serial' ? `  Modbus RTU         bus ${b.busId} on ${b.path}` : `  Modbus RTU/TCP     bus ${b.busId} on ${b.host}:${b.boundPort}`)),
+          http?.url ? `  status page        ${http.url}` : '  status page        not running (see the log)',
           scenario ? `  scenario           "${scenario.name}"${scenario.loop ? ' (looping)' : ''}` : '  scenario           none: change the grid through the control API',
           site.influx ? `  InfluxDB           ${site.influx.protocol}://${site.influx.host}:${site.influx.port}/${site.influx.database}` : '  InfluxDB           not configured: telemetry and outages are not stored (add an influx: section to the site)',
           'Press Ctrl-C to stop.',
@@ -96,7 +104,9 @@ Exit codes: 0 stopped by a signal, 1 failed at run time (e.g. a port in use), 2 
       logger.info('stopping', { signal });
     } finally {
       await watcher?.endAsync().catch(() => undefined);
+      http?.setRunning(false);
       await gateway.stop();
+      await http?.stop();
       await simulator.stop();
       await broker.stop();
     }

@@ -1,4 +1,6 @@
 import { packageVersion } from '../paths.js';
+import { startStatusServer } from '../http/start.js';
+import { SiteSupervisor } from '../http/site-supervisor.js';
 import { Gateway } from '../runtime/gateway.js';
 import type { Command } from './commands.js';
 import { LOG_HELP, LOG_OPTIONS, loadSiteOrReport, makeLogger, requireString, waitForStopSignal } from './common.js';
@@ -9,7 +11,10 @@ export const runCommand: Command = {
   help: `Usage: feederwatch run --config <site.yaml>
 
 Polls the site's devices, tracks feeder energization and outages, and publishes to the MQTT broker and
-InfluxDB named in the configuration. Stops cleanly on SIGINT or SIGTERM.
+InfluxDB named in the configuration. Serves the status page, /healthz, /readyz and /metrics on
+http://127.0.0.1:8080/ unless the site's http: section says otherwise (docs/status-page.md). Watches the site
+file (or reload with SIGHUP): an invalid edit keeps the gateway on the last valid configuration and makes
+/readyz answer 503; a valid one restarts the gateway on it. Stops cleanly on SIGINT or SIGTERM.
 
 Options:
   --config <file>       the site configuration (YAML)
@@ -23,13 +28,16 @@ Exit codes: 0 stopped by a signal, 1 failed at run time, 2 invalid configuration
     const result = await loadSiteOrReport(file, ctx);
     if (!result.ok) return result.exitCode;
     const logger = makeLogger(values, ctx, result.site);
-    const gateway = new Gateway(result.site, { logger, version: packageVersion() });
     // Listen for signals before starting, so a SIGTERM during start still stops cleanly.
     const stopSignal = waitForStopSignal();
-    await gateway.start();
+    const http = await startStatusServer(result.site, { logger, version: packageVersion() });
+    if (http?.url) ctx.stdout(`feederwatch: status page ${http.url}\n`);
+    const supervisor = new SiteSupervisor({ file, env: ctx.env, logger, server: http, create: (site) => new Gateway(site, { logger, version: packageVersion() }) });
+    await supervisor.start(result.site);
     const signal = await stopSignal;
     logger.info('stopping', { signal });
-    await gateway.stop();
+    await supervisor.stop();
+    await http?.stop();
     return 0;
   },
 };

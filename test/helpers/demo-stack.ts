@@ -8,6 +8,7 @@ import { systemClock } from '../../gateway/clock.js';
 import { silentLogger, type Logger } from '../../gateway/log.js';
 import { packagePath } from '../../gateway/paths.js';
 import { Gateway } from '../../gateway/runtime/gateway.js';
+import { StatusServer } from '../../gateway/http/server.js';
 import { Simulator, type SimulatorEndpoints } from '../../simulators/simulator.js';
 
 export interface DemoStack {
@@ -15,6 +16,9 @@ export interface DemoStack {
   gateway: Gateway;
   simulator: Simulator;
   controlUrl: string;
+  /** With `http`: the status server on 127.0.0.1 and a free port, and its URL (ends with '/'). */
+  http?: StatusServer;
+  httpUrl?: string;
   stop(): Promise<void>;
 }
 
@@ -32,6 +36,8 @@ export interface DemoStackOptions {
   thresholds?: Partial<SiteConfig['thresholds']>;
   influx?: { host: string; port: number; database: string };
   logger?: Logger;
+  /** Start the HTTP status server on 127.0.0.1 and a free port (never the site's 8080); with a token if given. */
+  http?: boolean | { token?: string };
 }
 
 export async function startDemoStack(opts: DemoStackOptions): Promise<DemoStack> {
@@ -50,13 +56,25 @@ export async function startDemoStack(opts: DemoStackOptions): Promise<DemoStack>
     notices: { ...demo.notices, leadTimeMs: opts.noticeLeadTimeMs ?? demo.notices.leadTimeMs },
   };
   const gateway = new Gateway(site, { logger: opts.logger ?? silentLogger, version: 'test' });
+  let http: StatusServer | undefined;
+  let httpUrl: string | undefined;
+  if (opts.http !== undefined && opts.http !== false) {
+    const token = opts.http === true ? undefined : opts.http.token;
+    http = new StatusServer({ http: { enabled: true, host: '127.0.0.1', port: 0, ...(token === undefined ? {} : { token }) }, logger: opts.logger ?? silentLogger, version: 'test', processMetrics: false });
+    http.attach(gateway);
+    httpUrl = (await http.start()) ?? undefined;
+    if (httpUrl === undefined) throw new Error('status server did not start');
+  }
   await gateway.start();
+  http?.setRunning(true);
   return {
     site,
     gateway,
     simulator,
     controlUrl: endpoints.controlUrl,
+    ...(http ? { http, httpUrl } : {}),
     stop: async () => {
+      await http?.stop();
       await gateway.stop();
       await simulator.stop();
     },

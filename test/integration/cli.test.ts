@@ -42,10 +42,12 @@ t.test('usage errors exit 2 with the command help; --help exits 0 for every comm
   const badOption = await runCli(['validate', '--confg', 'x']);
   t.equal(badOption.code, 2);
   t.match(badOption.stderr, /--confg/);
-  for (const command of ['run', 'validate', 'simulate', 'demo', 'pki']) {
+  for (const command of ['run', 'validate', 'simulate', 'demo', 'pki', 'report', 'status']) {
     const help = await runCli([command, '--help']);
     t.equal(help.code, 0, `${command} --help`);
     t.match(help.stdout, new RegExp(`^Usage: feederwatch ${command}`), `${command} --help prints usage`);
+    t.match(help.stdout, /\n {2}-h, --help +this help\n/, `${command} --help lists -h, --help`);
+    t.match(help.stdout, /\nExit codes: 0 /, `${command} --help documents its exit codes`);
   }
   const global = await runCli(['--help']);
   t.equal(global.code, 0);
@@ -73,7 +75,7 @@ t.test('demo: the scripted fault is detected within 20 s and healed by feeder au
   await writeFile(sitePath, site);
 
   const startedAt = Date.now();
-  const demo = spawnCli(['demo', '--site', sitePath, '--scenario', packagePath('config/scenarios/demo-fault.yaml'), '--mqtt-port', String(mqttPort), '--control-port', String(controlPort), '--log-format', 'json']);
+  const demo = spawnCli(['demo', '--site', sitePath, '--scenario', packagePath('config/scenarios/demo-fault.yaml'), '--mqtt-port', String(mqttPort), '--control-port', String(controlPort), '--http-port', '0', '--log-format', 'json']);
   t.teardown(() => {
     if (demo.child.exitCode === null) demo.child.kill('SIGKILL');
   });
@@ -98,6 +100,7 @@ t.test('demo: the scripted fault is detected within 20 s and healed by feeder au
   t.ok(elapsed < 20_000, `first outage published ${elapsed} ms after the demo started (${outage.at - startedAt} ms after spawning it)`);
   t.match(JSON.parse(outage.payload), { causeDevice: 'F1-R1', customerCount: 8 });
   t.match(demo.output().stdout, /simulator control {2}http:\/\/127\.0\.0\.1:\d+/);
+  t.match(demo.output().stdout, /status page {8}http:\/\/127\.0\.0\.1:\d+\//);
   t.match(demo.output().stdout, /InfluxDB {11}not configured/);
   t.match(demo.output().stderr, /"msg":"outage started"/, 'the log says what was detected');
   // The demo's F1 runs voltage-time feeder automation: the permanent fault is isolated and the healthy sections

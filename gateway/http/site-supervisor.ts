@@ -1,0 +1,140 @@
+/**
+ * `feederwatch run` with configuration reloads: watches the site file (and takes SIGHUP). When the edited
+ * file is invalid, the gateway keeps running on the last valid configuration and /readyz answers 503 with
+ * the file's problems; when it is valid again (and differs from what runs), the gateway is replaced: the
+ * running one stopped (drivers, then sinks, state saved), a new one started on the new configuration.
+ * The HTTP server itself keeps its address: `http:` changes need a restart (said in the log).
+ */
+import { watch, type FSWatcher } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
+import { loadSiteConfig, SiteConfigError, formatIssue } from '../config/load-site.js';
+import type { SiteConfig } from '../config/site-config.js';
+import type { Logger } from '../log.js';
+import type { GatewayView } from './gateway-view.js';
+import type { StatusServer } from './server.js';
+
+export interface SupervisedGateway extends GatewayView {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface SiteSupervisorOptions {
+  file: string;
+  env: NodeJS.ProcessEnv;
+  logger: Logger;
+  /** Builds a gateway for a site (run.ts: `new Gateway(site, ...)`). */
+  create(site: SiteConfig): SupervisedGateway;
+  /** The HTTP server to keep informed, when there is one. */
+  server: StatusServer | null;
+  /** Quiet time after the last change to the file before it is read (editors write in several steps). */
+  debounceMs?: number;
+}
+
+export class SiteSupervisor {
+  private gateway: SupervisedGateway | null = null;
+  private site: SiteConfig | null = null;
+  private watcher: FSWatcher | null = null;
+  private timer: NodeJS.Timeout | undefined;
+  private queue: Promise<void> = Promise.resolve();
+  private readonly log: Logger;
+  private readonly onHup = (): void => {
+    this.log.info('SIGHUP: reloading the site file');
+    void this.reload();
+  };
+
+  constructor(private readonly opts: SiteSupervisorOptions) {
+    this.log = opts.logger.child({ module: 'reload' });
+  }
+
+  get current(): SupervisedGateway | null {
+    return this.gateway;
+  }
+
+  /** Starts a gateway on an already validated site, then watches the file. */
+  async start(site: SiteConfig): Promise<void> {
+    await this.startGateway(site);
+    this.watchFile();
+    process.on('SIGHUP', this.onHup);
+  }
+
+  async stop(): Promise<void> {
+    process.off('SIGHUP', this.onHup);
+    this.watcher?.close();
+    this.watcher = null;
+    clearTimeout(this.timer);
+    await this.queue;
+    const gw = this.gateway;
+    this.gateway = null;
+    this.opts.server?.setRunning(false);
+    await gw?.stop();
+  }
+
+  /** Reads the file again and applies it (queued: one reload at a time). */
+  reload(): Promise<void> {
+    this.queue = this.queue.then(() => this.reloadNow()).catch((err: unknown) => this.log.error('reload failed', { err }));
+    return this.queue;
+  }
+
+  private watchFile(): void {
+    const file = resolve(this.opts.file);
+    const name = basename(file);
+    try {
+      // The folder, not the file: editors replace the file (rename), which ends a watch on the file itself.
+      this.watcher = watch(dirname(file), (_event, changed) => {
+        if (changed !== null && changed !== name) return;
+        clearTimeout(this.timer);
+        this.timer = setTimeout(() => void this.reload(), this.opts.debounceMs ?? 300);
+      });
+      this.watcher.on('error', (err) => this.log.warn('watching the site file failed; reload with SIGHUP', { err }));
+    } catch (err) {
+      this.log.warn('cannot watch the site file; reload with SIGHUP', { file, err });
+    }
+  }
+
+  private async reloadNow(): Promise<void> {
+    let site: SiteConfig;
+    try {
+      site = await loadSiteConfig(this.opts.file, this.opts.env);
+    } catch (err) {
+      if (!(err instanceof SiteConfigError)) throw err;
+      this.opts.server?.setConfigErrors(err.issues);
+      this.log.error('site file invalid: still running on the last valid configuration', {
+        file: this.opts.file,
+        issues: err.issues.map(formatIssue).join('; '),
+      });
+      return;
+    }
+    this.opts.server?.setConfigErrors([]);
+    if (this.site !== null && JSON.stringify(site) === JSON.stringify(this.site) && this.gateway !== null) {
+      this.log.info('site file valid and unchanged');
+      return;
+    }
+    if (this.site !== null && JSON.stringify(site.http) !== JSON.stringify(this.site.http)) {
+      this.log.warn('http settings changed: they apply at the next restart (the status page keeps its address)');
+    }
+    this.log.info('site file changed: restarting the gateway on the new configuration', { file: this.opts.file });
+    const old = this.gateway;
+    this.gateway = null;
+    this.opts.server?.setRunning(false);
+    await old?.stop();
+    await this.startGateway(site);
+  }
+
+  private async startGateway(site: SiteConfig): Promise<void> {
+    const gateway = this.opts.create(site);
+    this.opts.server?.attach(gateway);
+    try {
+      await gateway.start();
+    } catch (err) {
+      this.opts.server?.setReloadError(`the gateway failed to start: ${err instanceof Error ? err.message : String(err)}`);
+      if (this.site === null) throw err;
+      this.log.error('the gateway failed to start on the new configuration; the status page reports not ready', { err });
+      await gateway.stop().catch(() => undefined);
+      return;
+    }
+    this.opts.server?.setReloadError(null);
+    this.gateway = gateway;
+    this.site = site;
+    this.opts.server?.setRunning(true);
+  }
+}
