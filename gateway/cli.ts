@@ -7,13 +7,16 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { COMMANDS, type Command, type CommandContext } from './cli/commands.js';
 import { UsageError } from './cli/usage-error.js';
 
+/** The command column: the longest name plus two spaces. */
+const NAME_WIDTH = Math.max(...Object.values(COMMANDS).map((c) => c.name.length)) + 2;
+
 const GLOBAL_HELP = `feederwatch - edge gateway for electricity distribution
 
 Usage: feederwatch <command> [options]
 
 Commands:
 ${Object.values(COMMANDS)
-  .map((c) => `  ${c.name.padEnd(10)}${c.summary}`)
+  .map((c) => `  ${c.name.padEnd(NAME_WIDTH)}${c.summary}`)
   .join('\n')}
 
 Run 'feederwatch <command> --help' for the options of a command.

@@ -1,5 +1,7 @@
 /** The command table of the CLI: one file per command. */
 import { demoCommand } from './demo.js';
+import { generateSubstationCommand } from './generate-substation.js';
+import { importOpenDssCommand } from './import-opendss.js';
 import { pkiCommand } from './pki.js';
 import { reportCommand } from './report.js';
 import { runCommand } from './run.js';
@@ -33,4 +35,6 @@ export const COMMANDS: Record<string, Command> = {
   pki: pkiCommand,
   report: reportCommand,
   status: statusCommand,
+  'import-opendss': importOpenDssCommand,
+  'generate-substation': generateSubstationCommand,
 };
