@@ -4,13 +4,16 @@
  * transformers) behind F1-R1, so by hand:
  *   meter basis:       SAIFI 0, SAIDI 0, MAIFIe = 8 / 17 = 0.470588
  *   transformer basis: SAIFI 0, SAIDI 0, MAIFIe = 3 / 6  = 0.5
- * The indices reach InfluxDB (measurement `reliability`) once the outage is restored.
+ * The indices reach InfluxDB (measurement `reliability`) once the outage is restored, and the retained MQTT
+ * topic `<root>/reliability` (valid against its schema) carries the same figures to a late subscriber.
  */
 import t from 'tap';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { ReliabilityReport } from '../../gateway/reliability/report.js';
 import { control, eventually, influxQuery, startDemoStack } from '../helpers/demo-stack.js';
+import { MqttRecorder } from '../helpers/mqtt-recorder.js';
 import { startInfluxd, startMosquitto } from '../helpers/services.js';
 
 const DB = 'fw_rel';
@@ -44,4 +47,14 @@ t.test('a momentary recloser outage moves MAIFIe on both bases, not SAIFI', asyn
   const transformer = (await query('transformer'))[0];
   t.equal(Number(transformer?.maifie).toFixed(6), '0.500000', 'MAIFIe, transformer basis: 3 / 6');
   t.equal(Number(transformer?.saifi), 0);
+
+  // A subscriber arriving now gets the latest indices at once: retained, and valid against the contract.
+  const late = await MqttRecorder.connect(broker.url, 'feederwatch/v1/demo-xixi/reliability', { validate: true });
+  t.teardown(() => late.close());
+  const message = await late.waitFor('retained indices with the momentary', (m) => m.retain && (JSON.parse(m.payload) as ReliabilityReport).periods.yearToDate.bases.meter.site.maifie > 0, 10_000);
+  const report = JSON.parse(message.payload) as ReliabilityReport;
+  t.equal(report.periods.yearToDate.bases.meter.site.maifie.toFixed(6), '0.470588', 'retained MAIFIe, meter basis: 8 / 17');
+  t.equal(report.periods.yearToDate.bases.transformer.site.maifie.toFixed(6), '0.500000', 'retained MAIFIe, transformer basis: 3 / 6');
+  t.equal(report.periods.yearToDate.bases.meter.site.saifi, 0);
+  t.same(late.violations, [], 'the retained report matches reliability.schema.json');
 });
