@@ -49,6 +49,11 @@ export interface Reading {
   sourceTs: number;
   /** Milliseconds since the epoch when the gateway received it. */
   gatewayTs: number;
+  /**
+   * Polled values (Modbus): milliseconds since the epoch when the poll that read it sent its first request, so
+   * `gatewayTs - requestTs` of a batch is the device's poll latency. Absent for pushed values (OPC UA).
+   */
+  requestTs?: number;
   error?: ReadError;
 }
 

@@ -27,7 +27,8 @@
  *   is remembered for the reader's lifetime, for both plans), so the failing block is not asked again.
  * - A value equal to one of the point's `sentinels` is `bad` with NO_DATA; a value that does not decode to
  *   a finite number is `bad` with DECODE_ERROR; a string point is `good` with `text` and a null `value`.
- * - Timestamps: `sourceTs` = `gatewayTs` = the clock when the block's answer (or failure) arrived.
+ * - Timestamps: `sourceTs` = `gatewayTs` = the clock when the block's answer (or failure) arrived; `requestTs`
+ *   = when the poll sent its first request (poll latency = gatewayTs - requestTs).
  */
 import type { Clock } from '../../gateway/clock.js';
 import type { ModbusDeviceConfig, ModbusPointConfig } from '../device-config.js';
@@ -166,7 +167,9 @@ export class ModbusDeviceReader {
       slots: kind === 'fast' ? this.fastSlots : this.allSlots,
       unreachable: null,
     };
+    const requestTs = this.clock.now();
     for (const block of blocks) await this.readBlock(requester, block, state, true);
+    for (const reading of state.readings) if (reading !== undefined) reading.requestTs = requestTs;
     return state.readings;
   }
 

@@ -5,6 +5,7 @@
 import type { SiteConfig } from '../config/site-config.js';
 import type { DomainEvent, FeederState, Outage } from '../engine/events.js';
 import type { SinkStatus } from '../publish/sink-status.js';
+import type { ReliabilityReport } from '../reliability/report.js';
 import type { Reading } from '../../drivers/reading.js';
 import type { GatewayStatus } from '../runtime/gateway.js';
 
@@ -16,6 +17,8 @@ export interface GatewayView {
   };
   status(): GatewayStatus;
   sinkStatus(): SinkStatus[];
+  /** The reliability indices last published (null: not computed, e.g. without persistence). */
+  reliabilityReport(): ReliabilityReport | null;
   /** Synchronous, after the publishers. */
   onEvents(listener: (events: readonly DomainEvent[]) => void): void;
   /** Synchronous, before the engine. */

@@ -43,6 +43,13 @@ export class GatewayMetrics {
     buckets: [0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300],
     registers: [this.registry],
   });
+  private readonly pollLatency = new Histogram({
+    name: 'feederwatch_poll_latency_seconds',
+    help: 'Polled devices (Modbus): from the first request of a poll to its last answer (or failure), per device; includes waiting behind other unit ids on a shared line.',
+    labelNames: ['device'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
   private readonly lastBatchAt = new Map<string, number>();
   private readonly events = new Counter({
     name: 'feederwatch_events_total',
@@ -139,10 +146,13 @@ export class GatewayMetrics {
     queueMicrotask(() => (this.batchStartedAt = undefined));
     this.batches.inc({ device: deviceId });
     let receivedAt = 0;
+    let requestedAt = Infinity;
     for (const r of readings) {
       if (r.gatewayTs > receivedAt) receivedAt = r.gatewayTs;
+      if (r.requestTs !== undefined && r.requestTs < requestedAt) requestedAt = r.requestTs;
       if (r.quality === 'bad') this.pollErrors.inc({ device: deviceId, code: r.error?.code ?? 'UNKNOWN' });
     }
+    if (Number.isFinite(requestedAt) && receivedAt >= requestedAt) this.pollLatency.observe({ device: deviceId }, (receivedAt - requestedAt) / 1000);
     const previous = this.lastBatchAt.get(deviceId);
     if (previous !== undefined && receivedAt > previous) this.pollInterval.observe({ device: deviceId }, (receivedAt - previous) / 1000);
     this.lastBatchAt.set(deviceId, receivedAt);

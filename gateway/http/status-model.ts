@@ -10,10 +10,7 @@ import type { ConfigIssue } from '../config/site-config-error.js';
 import type { DomainEvent, Outage, SelfHealingReport } from '../engine/events.js';
 import type { Logger } from '../log.js';
 import type { SinkStatus } from '../publish/sink-status.js';
-import { InterruptionHistory } from '../reliability/history.js';
-import { siteUnits } from '../reliability/indices.js';
-import { buildReliabilityReport, type ReliabilityReport } from '../reliability/report.js';
-import { loadTargets } from '../reliability/targets.js';
+import type { ReliabilityReport } from '../reliability/report.js';
 import type { AvailabilitySnapshot } from '../runtime/availability.js';
 import type { GatewayView } from './gateway-view.js';
 
@@ -53,9 +50,6 @@ export interface StatusSnapshot {
 
 const KEEP_REPORTS = 10;
 /** Reliability reports are read from disk at most this often (and again after an outage ends). */
-const RELIABILITY_TTL_MS = 60_000;
-const UTC_OFFSET_MINUTES = 480;
-const HISTORY_WINDOW_MS = 400 * 86_400_000;
 
 export interface StatusModelOptions {
   clock: Clock;
@@ -69,14 +63,12 @@ export interface StatusModelOptions {
 export class StatusModel {
   private gateway: GatewayView | null = null;
   private readonly reports = new Map<string, SelfHealingReport>();
-  private reliabilityCache: { at: number; value: StatusSnapshot['reliability'] } | null = null;
 
   constructor(private readonly opts: StatusModelOptions) {}
 
   /** Shows this gateway from now on (a reload attaches the new one). */
   attach(gateway: GatewayView): void {
     this.gateway = gateway;
-    this.reliabilityCache = null;
     gateway.onEvents((events) => {
       if (this.gateway === gateway) this.observe(events);
     });
@@ -93,7 +85,6 @@ export class StatusModel {
         this.reports.set(event.report.id, event.report);
         while (this.reports.size > KEEP_REPORTS) this.reports.delete(this.reports.keys().next().value!);
       }
-      if (event.type === 'outage.restored' || (event.type === 'outage.updated' && event.outage.state === 'merged')) this.reliabilityCache = null;
     }
   }
 
@@ -145,45 +136,18 @@ export class StatusModel {
       selfHealing,
       devices: status.devices,
       sinks: gw.sinkStatus(),
-      reliability: this.reliability(gw.site, nowMs),
+      reliability: this.reliability(gw),
     };
   }
 
-  /**
-   * The report the gateway publishes on `<root>/reliability`, rebuilt here from the same history file
-   * (read-only): the gateway does not expose its own. Same windows, targets and UTC+8 dating.
-   */
-  private reliability(site: SiteConfig, nowMs: number): StatusSnapshot['reliability'] {
-    if (this.reliabilityCache !== null && nowMs - this.reliabilityCache.at < RELIABILITY_TTL_MS) return this.reliabilityCache.value;
-    let value: StatusSnapshot['reliability'];
-    if (site.persistence === undefined) {
-      value = { available: false, reason: 'the site runs without persistence: no interruption history to count from' };
-    } else {
-      const history = InterruptionHistory.openReadOnly(site.persistence.stateDir);
-      if (history === null) {
-        value = { available: false, reason: `no interruption history yet in ${site.persistence.stateDir}` };
-      } else {
-        try {
-          const report = buildReliabilityReport({
-            siteId: site.siteId,
-            outages: history.outages({ fromMs: nowMs - HISTORY_WINDOW_MS }),
-            units: siteUnits(site),
-            nowMs,
-            momentaryThresholdMs: site.thresholds.momentaryThresholdMs,
-            utcOffsetMinutes: UTC_OFFSET_MINUTES,
-            targets: { file: loadTargets(), selection: { cities: 'other', year: new Date(nowMs + UTC_OFFSET_MINUTES * 60_000).getUTCFullYear() } },
-          });
-          value = { available: true, report };
-        } catch (err) {
-          this.opts.logger.warn('status page: reading the reliability history failed', { err });
-          value = { available: false, reason: `reading the interruption history failed: ${err instanceof Error ? err.message : String(err)}` };
-        } finally {
-          history.close();
-        }
-      }
-    }
-    this.reliabilityCache = { at: nowMs, value };
-    return value;
+  /** The report the gateway last published on `<root>/reliability` (computed from its interruption history). */
+  private reliability(gw: GatewayView): StatusSnapshot['reliability'] {
+    const report = gw.reliabilityReport();
+    if (report !== null) return { available: true, report };
+    return {
+      available: false,
+      reason: gw.site.persistence === undefined ? 'the site runs without persistence: no interruption history to count from' : 'not computed yet',
+    };
   }
 }
 

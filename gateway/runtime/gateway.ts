@@ -257,6 +257,11 @@ export class Gateway {
     });
   }
 
+  /** The reliability indices last published (null: not computed yet, or the site keeps no history). */
+  reliabilityReport(): ReliabilityReport | null {
+    return this.lastReliability;
+  }
+
   status(): GatewayStatus {
     return {
       siteId: this.site.siteId,

@@ -95,6 +95,10 @@ t.test('token, health, metrics, state, events', { timeout: 90_000 }, async (t) =
   t.equal(b.get('feederwatch_devices{state="online"}'), 23);
   t.ok((b.get('feederwatch_event_path_seconds_count') ?? 0) >= 1, 'event-path latency observed');
   t.ok(b.has('feederwatch_poll_interval_seconds_count{device="meter-c10101"}'));
+  const latencyCount = 'feederwatch_poll_latency_seconds_count{device="ftu-f1-r1"}';
+  t.ok((b.get(latencyCount) ?? 0) > (a.get(latencyCount) ?? 0), `poll latency observed per poll (${a.get(latencyCount)} -> ${b.get(latencyCount)})`);
+  const latencySum = b.get('feederwatch_poll_latency_seconds_sum{device="ftu-f1-r1"}') ?? -1;
+  t.ok(latencySum >= 0 && latencySum / (b.get(latencyCount) ?? 1) < 0.4, `mean poll latency below the 400 ms timeout (${latencySum} s over ${b.get(latencyCount)} polls)`);
   t.equal(parsePrometheus('# TYPE x counter\nx 1\n').get('x'), 1, 'the checker takes valid text');
   t.throws(() => parsePrometheus('# TYPE x counter\nx{a="1"} one\n'), /not Prometheus/, 'the checker refuses a bad sample');
 
