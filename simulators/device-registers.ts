@@ -38,6 +38,7 @@ import type {
   ModbusPointConfig,
   PositionEncoding,
   RegisterFunction,
+  RegisterType,
   SiteConfig,
   SwitchState,
 } from '../gateway/config/site-config.js';
@@ -236,7 +237,7 @@ export class DeviceRegisters implements ModbusUnit {
     if (point.type === 'string') return encodeString(this.device.id.slice(0, 2 * (point.length ?? 1)), point.length ?? 1, point.wordOrder);
     const { quantity } = this.quantities.get(point) as PointQuantity;
     const sentinel = point.sentinels?.[0];
-    const raw = quantity.kind === 'none' && sentinel !== undefined ? sentinel : fromEngineering(this.engineeringValue(point, context), point);
+    const raw = quantity.kind === 'none' && sentinel !== undefined ? sentinel : saturate(fromEngineering(this.engineeringValue(point, context), point), point);
     if (bits) return [raw !== 0 ? 1 : 0];
     return encode(raw, point.type, point.wordOrder, point.bitIndex ?? 0);
   }
@@ -429,4 +430,28 @@ function quantityOf(point: ModbusPointConfig, isFtu: boolean): PointQuantity {
 /** A stable number in [0, 1) per string (FNV-1a), so each device gets its own but repeatable counter. */
 function unitHash(text: string): number {
   return stableHash32(text) / 0x1_0000_0000;
+}
+
+/** What the 16- and 32-bit integer types can hold. */
+const INTEGER_RANGES: Partial<Record<RegisterType, readonly [number, number]>> = {
+  uint16: [0, 0xffff],
+  int16: [-0x8000, 0x7fff],
+  uint32: [0, 0xffffffff],
+  int32: [-0x80000000, 0x7fffffff],
+};
+
+/**
+ * A measurement beyond what the register can hold reads at full scale, as a real transducer saturates (a
+ * feeder breaker of a large imported circuit can carry more than the 6,553.4 A of the generic FTU's 0.1 A
+ * register): never a sentinel (0xFFFF "not measured" would turn the value bad), never an exception.
+ */
+function saturate(raw: number, point: ModbusPointConfig): number {
+  const range = INTEGER_RANGES[point.type];
+  if (range === undefined) return raw;
+  const rounded = Math.round(raw);
+  if (rounded >= range[0] && rounded <= range[1]) return raw;
+  let clamped = rounded < range[0] ? range[0] : range[1];
+  const sentinels = new Set(point.sentinels ?? []);
+  while (sentinels.has(clamped)) clamped += rounded < range[0] ? 1 : -1;
+  return clamped;
 }

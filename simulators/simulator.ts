@@ -136,7 +136,7 @@ export class Simulator {
         throw new Error(`devices ${taken} and ${device.id} both use unit id ${device.unitId} on ${key}`);
       }
       group.deviceByUnit.set(device.unitId, device.id);
-      group.units.set(device.unitId, new DeviceRegisters(device, this.model, { site }));
+      group.units.set(device.unitId, new DeviceRegisters(device, this.model, { site, clock: this.opts.clock }));
       faultEntries.push({ id: device.id, protocol: device.protocol, link: 'tcp', unitId: device.unitId, endpoint: key });
     }
     const byBus = new Map<string, BusGroup>();
@@ -153,7 +153,7 @@ export class Simulator {
         throw new Error(`devices ${taken} and ${device.id} both use unit id ${device.unitId} on bus ${device.bus}`);
       }
       group.deviceByUnit.set(device.unitId, device.id);
-      group.units.set(device.unitId, new DeviceRegisters(device, this.model, { site }));
+      group.units.set(device.unitId, new DeviceRegisters(device, this.model, { site, clock: this.opts.clock }));
       const { bus } = group;
       faultEntries.push({
         id: device.id,

@@ -251,3 +251,23 @@ devices:
   model.setSwitch('TIE', 'closed');
   t.same(read(ttu, 0, 1), [2200], 'back-fed through the tie');
 });
+
+/**
+ * A current beyond what the FTU's register holds (0.1 A in a uint16: at most 6,553.4 A, 0xFFFF meaning "not
+ * measured") reads at full scale, as a real transducer saturates: never the sentinel, never an exception.
+ * One transformer loaded at 7,000 A (set in the simulator's automation settings) is past the limit.
+ */
+t.test('an FTU current beyond its register saturates at full scale', async (t) => {
+  const site = parseSiteConfig(
+    FEEDER.replace('siteId: templates\n', 'siteId: templates\nsimulator:\n  automation:\n    feeders: [{ feeder: F1, mode: none, capacityA: 10000 }]\n    protection: []\n    loadPerTransformerA: 7000\n') +
+      '  - { id: r1, protocol: modbus-tcp, host: 127.0.0.1, port: 15500, unitId: 1, template: generic-ftu, binds: { switch: F1-R1 } }\n',
+    { env: {} },
+  );
+  const clock = new ManualClock(0);
+  const model = new FeederModel(site, { clock });
+  const ftu = new DeviceRegisters(site.devices[0] as ModbusDeviceConfig, model, { site, clock });
+  const reply = ftu.read('holding', 0, 12);
+  if ('exception' in reply) throw new Error(`exception ${reply.exception}`);
+  t.same(reply.registers.slice(8, 11), [65534, 65534, 65534], 'Ia, Ib, Ic at 6,553.4 A: full scale below the 0xFFFF sentinel');
+  t.equal(reply.registers[0], 2, 'the position still reads closed');
+});
