@@ -98,6 +98,16 @@ export class GatewayMetrics {
       },
     });
     new Gauge({
+      name: 'feederwatch_outbox_replayed',
+      help: 'Items delivered late to the sink (historical: kept while it was down or across a restart), since the outbox was created.',
+      labelNames: ['sink'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const s of self.gateway?.sinkStatus() ?? []) this.set({ sink: s.name }, s.replayed);
+      },
+    });
+    new Gauge({
       name: 'feederwatch_devices',
       help: 'Devices per availability state.',
       labelNames: ['state'] as const,

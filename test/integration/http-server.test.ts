@@ -92,6 +92,7 @@ t.test('token, health, metrics, state, events', { timeout: 90_000 }, async (t) =
   t.equal(b.get('feederwatch_events_total{type="device.availability"}'), 23, 'one availability event per device');
   t.equal(b.get('feederwatch_outbox_depth{sink="mqtt"}'), 0);
   t.equal(b.get('feederwatch_sink_reachable{sink="mqtt"}'), 1);
+  t.ok(b.has('feederwatch_outbox_replayed{sink="mqtt"}'), 'replayed counter exported per sink');
   t.equal(b.get('feederwatch_devices{state="online"}'), 23);
   t.ok((b.get('feederwatch_event_path_seconds_count') ?? 0) >= 1, 'event-path latency observed');
   t.ok(b.has('feederwatch_poll_interval_seconds_count{device="meter-c10101"}'));
