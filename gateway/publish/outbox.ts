@@ -71,7 +71,7 @@ export interface SinkStats {
   buffered: number;
   /** Historical items acknowledged (reported by the caller with `ack`). */
   replayed: number;
-  /** Items this sink had not acknowledged when a bound removed them. */
+  /** Items (of the kinds it carries) this sink had not acknowledged when a bound removed them. */
   dropped: Record<DropReason, number>;
 }
 
@@ -173,6 +173,8 @@ export class Outbox {
     addDropped: Record<DropReason, Database.Statement>;
     countBetween: Database.Statement;
     countKindsAfter: Database.Statement;
+    countKindsBetween: Database.Statement;
+    countKindsOlderAfter: Database.Statement;
     sumUpTo: Database.Statement;
     deleteUpTo: Database.Statement;
     oldestAt: Database.Statement;
@@ -246,6 +248,8 @@ export class Outbox {
       oldestIds: db.prepare('SELECT id, bytes FROM outbox_items ORDER BY id'),
       sumOlder: db.prepare('SELECT count(*) AS n, coalesce(sum(bytes), 0) AS b FROM outbox_items WHERE at < ?'),
       countOlderAfter: db.prepare('SELECT count(*) FROM outbox_items WHERE at < ? AND id > ?').pluck(),
+      countKindsBetween: db.prepare('SELECT count(*) FROM outbox_items WHERE id > ? AND id <= ? AND kind IN (SELECT value FROM json_each(?))').pluck(),
+      countKindsOlderAfter: db.prepare('SELECT count(*) FROM outbox_items WHERE at < ? AND id > ? AND kind IN (SELECT value FROM json_each(?))').pluck(),
       deleteOlder: db.prepare('DELETE FROM outbox_items WHERE at < ?'),
     };
 
@@ -426,7 +430,9 @@ export class Outbox {
   private dropUpTo(cut: number, reason: DropReason): void {
     const perSink = new Map<string, number>();
     for (const [sink, cursor] of this.cursors) {
-      const n = cursor < cut ? (this.stmt.countBetween.get(cursor, cut) as number) : 0;
+      const kinds = this.sinkKinds.get(sink);
+      // Only what the sink carries counts as lost for it (the others it would have skipped anyway).
+      const n = cursor >= cut ? 0 : ((kinds === undefined ? this.stmt.countBetween.get(cursor, cut) : this.stmt.countKindsBetween.get(cursor, cut, kinds)) as number);
       if (n > 0) perSink.set(sink, n);
     }
     const gone = this.stmt.sumUpTo.get(cut) as { n: number; b: number };
@@ -443,7 +449,8 @@ export class Outbox {
     if (oldest === null || oldest >= cutoff) return 0;
     const perSink = new Map<string, number>();
     for (const [sink, cursor] of this.cursors) {
-      const n = this.stmt.countOlderAfter.get(cutoff, cursor) as number;
+      const kinds = this.sinkKinds.get(sink);
+      const n = (kinds === undefined ? this.stmt.countOlderAfter.get(cutoff, cursor) : this.stmt.countKindsOlderAfter.get(cutoff, cursor, kinds)) as number;
       if (n > 0) perSink.set(sink, n);
     }
     const gone = this.stmt.sumOlder.get(cutoff) as { n: number; b: number };

@@ -148,6 +148,24 @@ t.test('registerSink kinds: buffered counts only the kinds the sink carries', as
   t.equal(s.sinks.influx?.buffered, 0, 'influx: only notice 5 left, not carried');
   t.equal(s.items, 5, '"all" still holds every item');
 });
+
+t.test('registerSink kinds: a bound drops count only the kinds the sink carries', async (t) => {
+  const clock = new ManualClock(T0);
+  const box = open(t, tempDir(t), { clock, maxAgeMs: 60_000 });
+  box.registerSink('mqtt', { kinds: ['event'] });
+  box.registerSink('influx', { kinds: ['event', 'reading'] });
+  // Two readings and one event, both sinks down: every item is kept for both.
+  box.append([
+    { kind: 'reading', payload: 'r1', ts: T0 },
+    { kind: 'event', payload: 'e2', ts: T0 },
+    { kind: 'reading', payload: 'r3', ts: T0 },
+  ]);
+  clock.advance(61_000);
+  t.equal(box.prune(), 3, 'all three too old');
+  const s = box.stats();
+  t.same(s.sinks.mqtt?.dropped, { bytes: 0, age: 1 }, 'mqtt lost one event (the readings were never its own)');
+  t.same(s.sinks.influx?.dropped, { bytes: 0, age: 3 }, 'influx lost the event and both readings');
+});
 t.test('the bytes bound drops the oldest and counts per sink', async (t) => {
   const { logger, lines } = recordingLogger();
   const box = open(t, tempDir(t), { maxBytes: 100, logger });
