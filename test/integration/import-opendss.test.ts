@@ -6,7 +6,7 @@
  * Every expected number and name here was worked out from the DSS files by hand (grep and reading), not
  * taken from the importer's output; the comments say how.
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -193,6 +193,10 @@ t.test('the command: writes the site and the report, prints the summary; bad usa
   const missing = await runCli(['import-opendss', join(dir, 'nope.dss'), '--out', join(dir, 'x.yaml')]);
   t.equal(missing.code, 2);
   t.match(missing.stderr, /nope\.dss: file not found/);
+  await writeFile(join(dir, 'bad.dss'), 'New Circuit.c\nNew Line.a bus1=1 rmatrix=(1 2\n');
+  const bad = await runCli(['import-opendss', join(dir, 'bad.dss'), '--out', join(dir, 'y.yaml')]);
+  t.equal(bad.code, 2);
+  t.equal(bad.stderr, `feederwatch import-opendss: ${join(dir, 'bad.dss')}:2: unclosed (: no matching ) on this line\n`);
   const help = await runCli(['import-opendss', '--help']);
   t.equal(help.code, 0);
   t.match(help.stdout, /Usage: feederwatch import-opendss <master.dss> --out <site.yaml>/);

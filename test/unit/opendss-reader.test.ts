@@ -56,6 +56,14 @@ t.test('! and // comments end the line; /* */ blocks span lines; a comment insid
   t.strictSame(render(text), ['New Line.a bus1=1', 'New Line.b bus1=2', 'New Line.c rmatrix=1 | 2 ! 3']);
 });
 
+t.test('a quote or bracket groups only where a value starts: a comment after one inside a name or a quoted value is still cut', async (t) => {
+  t.strictSame(render("New Line.O'Hare bus1=1 ! to 2\nNew Line.b bus1=2 linecode=\"odd(name\" // no bus2 here\nNew Line.c bus1=3 Units='ft' ! it's"), [
+    "New Line.O'Hare bus1=1",
+    'New Line.b bus1=2 linecode=odd(name',
+    'New Line.c bus1=3 units=ft',
+  ]);
+});
+
 t.test('values: spaces around =, commas as separators, quoted and bracketed values; names lower-cased', async (t) => {
   t.strictSame(render('New Transformer.Reg1 Buses=[650.1 RG60.1] kVs=[2.4  2.4], XHL = 0.01 "x y"=1 Name="a b" k=(8 1000 /)'), [
     'New Transformer.Reg1 buses=650.1 RG60.1 kvs=2.4  2.4 xhl=0.01 x y=1 name=a b k=8 1000 /',
@@ -107,4 +115,6 @@ t.test('a Redirect to a missing file names the redirecting file and line', async
 t.test('a Redirect cycle stops with an error instead of recursing forever', async (t) => {
   const dir = folder(t, { 'a.dss': 'Redirect b.dss\n', 'b.dss': 'Redirect A.DSS\n' });
   t.throws(() => readDssScript(join(dir, 'a.dss')), { message: /redirect into each other more than 32 deep/ });
+  const self = folder(t, { 'self.dss': 'New Circuit.c\nRedirect self.dss\n' });
+  t.throws(() => readDssScript(join(self, 'self.dss')), { message: `${join(self, 'self.dss')}:2: files redirect into each other more than 32 deep (a Redirect cycle?)` }, 'a file redirecting to itself');
 });

@@ -68,18 +68,31 @@ export function lexDss(text: string, file: string, dir: string): DssStatement[] 
   return statements;
 }
 
-/** Cuts a `!` or `//` comment off, unless it sits inside a quoted or bracketed value. */
+/**
+ * Cuts a `!` or `//` comment off, unless it sits inside a quoted or bracketed value. A value is grouped only
+ * where a token starts (as `tokenize` reads it): a quote inside a name (`Load.O'Brien`) or a bracket inside a
+ * quoted value (`"a(b"`) groups nothing.
+ */
 function stripComment(line: string): string {
-  const closers: string[] = [];
   for (let i = 0; i < line.length; i++) {
     const c = line[i]!;
-    if (closers.length > 0) {
-      if (c === closers[closers.length - 1]) closers.pop();
-      else if (c in CLOSING && c !== '"' && c !== "'") closers.push(CLOSING[c]!);
+    const atTokenStart = i === 0 || /[\s,=]/.test(line[i - 1]!);
+    const closer = atTokenStart ? CLOSING[c] : undefined;
+    if (closer !== undefined) {
+      // Skip the group the way tokenize reads it: nesting counted for the same bracket only.
+      let depth = 0;
+      let j = i + 1;
+      for (; j < line.length; j++) {
+        if (line[j] === closer) {
+          if (depth === 0) break;
+          depth--;
+        } else if (line[j] === c && c !== closer) depth++;
+      }
+      if (j >= line.length) return line; // unclosed: tokenize reports it
+      i = j;
       continue;
     }
     if (c === '!' || (c === '/' && line[i + 1] === '/')) return line.slice(0, i);
-    if (c in CLOSING) closers.push(CLOSING[c]!);
   }
   return line;
 }
