@@ -174,12 +174,13 @@ function live(on){var l=$('live');l.textContent=on?'live':'reconnecting';l.class
 apply(JSON.parse($('initial').textContent));
 setInterval(function(){if(last)apply(last)},5000);
 var poll=null;
-function startPolling(){if(poll)return;poll=setInterval(function(){fetch('api/state',{cache:'no-store'}).then(function(r){if(!r.ok)throw new Error(r.status);return r.json()}).then(function(s){apply(s)}).catch(function(){live(false)})},2000)}
+function startPolling(){if(poll)return;poll=setInterval(function(){fetch('api/state',{cache:'no-store'}).then(function(r){if(!r.ok)throw new Error(r.status);return r.json()}).then(function(s){apply(s);live(true)}).catch(function(){live(false)})},2000)}
 if(window.EventSource){
   var es=new EventSource('api/events');
   es.addEventListener('state',function(m){apply(JSON.parse(m.data));live(true);if(poll){clearInterval(poll);poll=null}});
   es.onopen=function(){live(true)};
-  es.onerror=function(){live(false)};
+  // Refused for good (503: too many streams; 401): the browser does not retry, so poll instead.
+  es.onerror=function(){live(false);if(es.readyState===2)startPolling()};
 }else startPolling();
 })();
 </script>

@@ -31,6 +31,8 @@ const PUSH_DELAY_MS = 50;
 /** SSE: the state is checked this often for changes that come without an event (sinks, switch positions). */
 const CHECK_INTERVAL_MS = 1000;
 const KEEPALIVE_MS = 15_000;
+/** SSE: a stream whose client has not read this much of what it was sent is closed (it reconnects). */
+const MAX_SSE_BACKLOG_BYTES = 4 * 1024 * 1024;
 
 export interface StatusServerOptions {
   http: HttpConfig;
@@ -93,6 +95,11 @@ export class StatusServer {
   /** Whether the attached gateway runs (set once its start resolved; cleared while it is replaced). */
   setRunning(running: boolean): void {
     this.running = running;
+    if (running && this.gateway !== null) {
+      // Dropped counts are stored with the outbox and survive restarts: what was dropped before this gateway
+      // ran is history, not a sink dropping data now.
+      for (const sink of this.gateway.sinkStatus()) this.droppedWhenReachable.set(sink.name, sink.dropped);
+    }
     this.schedulePush();
   }
 
@@ -161,6 +168,7 @@ export class StatusServer {
     clearInterval(this.checkTimer);
     clearInterval(this.keepaliveTimer);
     clearTimeout(this.pushTimer);
+    this.pushTimer = undefined;
     for (const res of this.clients) res.end();
     this.clients.clear();
     const server = this.server;
@@ -202,7 +210,15 @@ export class StatusServer {
   }
 
   private broadcast(chunk: string): void {
-    for (const res of this.clients) res.write(chunk);
+    for (const res of this.clients) {
+      if (res.writableLength > MAX_SSE_BACKLOG_BYTES) {
+        // A client that stopped reading (a suspended laptop) must not make the gateway buffer without bound.
+        this.clients.delete(res);
+        res.destroy();
+        continue;
+      }
+      res.write(chunk);
+    }
   }
 
   private authorized(req: IncomingMessage): boolean {
@@ -215,12 +231,18 @@ export class StatusServer {
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    res.setHeader('x-content-type-options', 'nosniff');
+    res.setHeader('cache-control', 'no-store');
+    res.setHeader('referrer-policy', 'no-referrer');
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://localhost');
+    } catch {
+      // A request target URL cannot parse (`GET http://[ HTTP/1.1`): refused, the process goes on.
+      return json(res, 400, { error: 'bad request target' });
+    }
     const path = url.pathname;
     try {
-      res.setHeader('x-content-type-options', 'nosniff');
-      res.setHeader('cache-control', 'no-store');
-      res.setHeader('referrer-policy', 'no-referrer');
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         res.setHeader('allow', 'GET, HEAD');
         return json(res, 405, { error: 'method not allowed' });
@@ -292,6 +314,10 @@ export class StatusServer {
   private openEvents(req: IncomingMessage, res: ServerResponse): void {
     if (this.clients.size >= MAX_SSE_CLIENTS) return json(res, 503, { error: `too many event streams (at most ${MAX_SSE_CLIENTS})` });
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    if (req.method === 'HEAD') {
+      res.end();
+      return;
+    }
     res.write('retry: 2000\n\n');
     const snapshot = this.model.snapshot();
     res.write(sseState(snapshot));

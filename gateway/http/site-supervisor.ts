@@ -2,7 +2,9 @@
  * `feederwatch run` with configuration reloads: watches the site file (and takes SIGHUP). When the edited
  * file is invalid, the gateway keeps running on the last valid configuration and /readyz answers 503 with
  * the file's problems; when it is valid again (and differs from what runs), the gateway is replaced: the
- * running one stopped (drivers, then sinks, state saved), a new one started on the new configuration.
+ * running one stopped (drivers, then sinks, state saved), a new one started on the new configuration. The
+ * two never run at once (they may share the state folder). When the new one fails to start, the last valid
+ * configuration is started again and /readyz stays 503 with the reason until an edit starts.
  * The HTTP server itself keeps its address: `http:` changes need a restart (said in the log).
  */
 import { watch, type FSWatcher } from 'node:fs';
@@ -107,6 +109,8 @@ export class SiteSupervisor {
     this.opts.server?.setConfigErrors([]);
     if (this.site !== null && JSON.stringify(site) === JSON.stringify(this.site) && this.gateway !== null) {
       this.log.info('site file valid and unchanged');
+      // After a failed start the last valid configuration runs again: the file naming it is fine.
+      this.opts.server?.setReloadError(null);
       return;
     }
     if (this.site !== null && JSON.stringify(site.http) !== JSON.stringify(this.site.http)) {
@@ -114,27 +118,37 @@ export class SiteSupervisor {
     }
     this.log.info('site file changed: restarting the gateway on the new configuration', { file: this.opts.file });
     const old = this.gateway;
+    const previous = this.site;
     this.gateway = null;
     this.opts.server?.setRunning(false);
     await old?.stop();
-    await this.startGateway(site);
+    const failure = await this.startGateway(site);
+    if (failure === null || previous === null) return;
+    // The new configuration is valid but its gateway does not start (a state folder it cannot open, say):
+    // back to the last configuration that ran, still reported not ready until an edit starts.
+    this.log.warn('starting the gateway again on the last valid configuration');
+    if ((await this.startGateway(previous)) === null) this.opts.server?.setReloadError(`${failure}; running on the last valid configuration`);
   }
 
-  private async startGateway(site: SiteConfig): Promise<void> {
+  /** Starts a gateway on a site; null when it runs, else why it did not start (and nothing runs). */
+  private async startGateway(site: SiteConfig): Promise<string | null> {
     const gateway = this.opts.create(site);
     this.opts.server?.attach(gateway);
     try {
       await gateway.start();
     } catch (err) {
-      this.opts.server?.setReloadError(`the gateway failed to start: ${err instanceof Error ? err.message : String(err)}`);
+      const why = `the gateway failed to start: ${err instanceof Error ? err.message : String(err)}`;
+      this.opts.server?.setReloadError(why);
+      // Stopped before anything else: it may hold the state folder the next gateway opens.
+      await gateway.stop().catch((stopErr: unknown) => this.log.warn('stopping the gateway that failed to start failed', { err: stopErr }));
       if (this.site === null) throw err;
       this.log.error('the gateway failed to start on the new configuration; the status page reports not ready', { err });
-      await gateway.stop().catch(() => undefined);
-      return;
+      return why;
     }
     this.opts.server?.setReloadError(null);
     this.gateway = gateway;
     this.site = site;
     this.opts.server?.setRunning(true);
+    return null;
   }
 }

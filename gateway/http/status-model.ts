@@ -2,7 +2,7 @@
  * The live state the status page, `/api/state` and `feederwatch status` show, built from the gateway's public
  * API: feeder energization with faulted sections, active outages, the latest self-healing reports (kept
  * here from the event stream: the gateway keeps no history of them), device availability, sinks, and the
- * reliability indices read from the interruption history when the site keeps one.
+ * reliability indices the gateway last published (computed from its interruption history).
  */
 import type { Clock } from '../clock.js';
 import type { SiteConfig } from '../config/site-config.js';
@@ -49,7 +49,6 @@ export interface StatusSnapshot {
 }
 
 const KEEP_REPORTS = 10;
-/** Reliability reports are read from disk at most this often (and again after an outage ends). */
 
 export interface StatusModelOptions {
   clock: Clock;
