@@ -14,8 +14,11 @@ export function formatPath(segments: readonly PathSegment[]): string {
   return out;
 }
 
-/** Keys whose values are credentials and must never appear in an error message. */
-const SECRET_KEYS: ReadonlySet<string> = new Set(['password', 'username']);
+/**
+ * Keys whose values are credentials and must never appear in an error message, even when written into the
+ * file itself rather than taken from the environment.
+ */
+const SECRET_KEYS: ReadonlySet<string> = new Set(['password', 'username', 'token']);
 
 export function isSecretPath(segments: readonly PathSegment[]): boolean {
   const last = segments[segments.length - 1];

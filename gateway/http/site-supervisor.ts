@@ -39,7 +39,12 @@ export class SiteSupervisor {
   private timer: NodeJS.Timeout | undefined;
   private queue: Promise<void> = Promise.resolve();
   private readonly log: Logger;
+  private started = false;
   private readonly onHup = (): void => {
+    if (!this.started) {
+      this.log.warn('SIGHUP during start: ignored (send it again once the gateway runs)');
+      return;
+    }
     this.log.info('SIGHUP: reloading the site file');
     void this.reload();
   };
@@ -54,9 +59,11 @@ export class SiteSupervisor {
 
   /** Starts a gateway on an already validated site, then watches the file. */
   async start(site: SiteConfig): Promise<void> {
-    await this.startGateway(site);
-    this.watchFile();
+    // Taken before the first start: a SIGHUP's default action would end the process.
     process.on('SIGHUP', this.onHup);
+    await this.startGateway(site);
+    this.started = true;
+    this.watchFile();
   }
 
   async stop(): Promise<void> {

@@ -75,3 +75,15 @@ t.test('positions from the site are used when every section and device has one (
   // F2 has no positions: automatic.
   t.equal(feederDiagram(site, site.feeders[1]!).layout, 'tree');
 });
+
+t.test('a token written into the file is never echoed in an error', async (t) => {
+  let issues: Array<{ path: string; message: string; value?: unknown }> = [];
+  try {
+    parse('http: { host: 0.0.0.0, token: "shortsecret2" }\n');
+  } catch (err) {
+    if (!(err instanceof SiteConfigError)) throw err;
+    issues = err.issues;
+  }
+  t.same(issues, [{ path: 'http.token', message: 'must be at least 16 characters', value: '<redacted>' }]);
+  t.notMatch(JSON.stringify(issues), /shortsecret2/, 'the value appears nowhere');
+});
