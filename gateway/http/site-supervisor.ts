@@ -123,6 +123,7 @@ export class SiteSupervisor {
     if (this.site !== null && JSON.stringify(site.http) !== JSON.stringify(this.site.http)) {
       this.log.warn('http settings changed: they apply at the next restart (the status page keeps its address)');
     }
+    if (this.site !== null) this.warnStranded(this.site, site);
     this.log.info('site file changed: restarting the gateway on the new configuration', { file: this.opts.file });
     const old = this.gateway;
     const previous = this.site;
@@ -135,6 +136,19 @@ export class SiteSupervisor {
     // back to the last configuration that ran, still reported not ready until an edit starts.
     this.log.warn('starting the gateway again on the last valid configuration');
     if ((await this.startGateway(previous)) === null) this.opts.server?.setReloadError(`${failure}; running on the last valid configuration`);
+  }
+
+  /**
+   * What the old gateway could not deliver stays in its outbox (docs/outbox.md): a reload that moves the state
+   * folder or removes a sink leaves it behind. Said, since nothing else would show it.
+   */
+  private warnStranded(before: SiteConfig, after: SiteConfig): void {
+    const dirBefore = before.persistence?.stateDir;
+    if (dirBefore !== undefined && dirBefore !== after.persistence?.stateDir) {
+      this.log.warn('persistence.stateDir changed: what the old state folder holds undelivered stays there (not moved)', { from: dirBefore, to: after.persistence?.stateDir ?? 'none' });
+    }
+    const removed = (['mqtt', 'influx'] as const).filter((sink) => before[sink] !== undefined && after[sink] === undefined);
+    if (removed.length > 0) this.log.warn('sinks removed: what was not yet delivered to them is dropped from the outbox', { sinks: removed.join(',') });
   }
 
   /** Starts a gateway on a site; null when it runs, else why it did not start (and nothing runs). */
