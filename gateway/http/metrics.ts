@@ -98,6 +98,16 @@ export class GatewayMetrics {
       },
     });
     new Gauge({
+      name: 'feederwatch_sink_refused',
+      help: 'Points the sink refused for good (InfluxDB HTTP 400: field type conflict, unparsable), skipped; since the gateway started.',
+      labelNames: ['sink'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const s of self.gateway?.sinkStatus() ?? []) if (s.refused !== undefined) this.set({ sink: s.name }, s.refused);
+      },
+    });
+    new Gauge({
       name: 'feederwatch_outbox_replayed',
       help: 'Items delivered late to the sink (historical: kept while it was down or across a restart), since the outbox was created.',
       labelNames: ['sink'] as const,

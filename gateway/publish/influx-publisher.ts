@@ -7,7 +7,7 @@
  */
 import { FieldType, InfluxDB, toNanoDate, type IPoint } from 'influx';
 import type { DeviceConfig, InfluxConfig } from '../config/site-config.js';
-import type { DomainEvent, Outage } from '../engine/events.js';
+import type { DomainEvent, FeederState, Outage } from '../engine/events.js';
 import type { Logger } from '../log.js';
 import type { OutboxItem } from './outbox.js';
 import type { Delivery, OutboxKind, ReadingsRecord, Sink, SinkLink } from './sink.js';
@@ -76,6 +76,17 @@ const SELF_HEALING_SCHEMA = {
   },
 };
 
+const FEEDER_STATE_SCHEMA = {
+  measurement: 'feeder_state',
+  tags: ['feeder'],
+  fields: {
+    customersOut: FieldType.INTEGER,
+    energizedSections: FieldType.INTEGER,
+    deenergizedSections: FieldType.INTEGER,
+    openSwitches: FieldType.INTEGER,
+  },
+};
+
 const AVAILABILITY_SCHEMA = {
   measurement: 'device_availability',
   tags: ['device', 'state'],
@@ -84,7 +95,7 @@ const AVAILABILITY_SCHEMA = {
 
 export class InfluxPublisher implements Sink {
   readonly name = 'influx';
-  readonly kinds: ReadonlySet<OutboxKind> = new Set<OutboxKind>(['event', 'reading', 'reliability']);
+  readonly kinds: ReadonlySet<OutboxKind> = new Set<OutboxKind>(['event', 'reading', 'reliability', 'feederState']);
   readonly batchSize: number;
   /** Items delivered and not yet written: a few batches queue behind the request in flight. */
   get maxInflight(): number {
@@ -115,7 +126,7 @@ export class InfluxPublisher implements Sink {
       database: config.database,
       username: config.username,
       password: config.password,
-      schema: [OUTAGE_SCHEMA, AVAILABILITY_SCHEMA, SELF_HEALING_SCHEMA],
+      schema: [OUTAGE_SCHEMA, AVAILABILITY_SCHEMA, SELF_HEALING_SCHEMA, FEEDER_STATE_SCHEMA],
       // A server that accepts connections and never answers must not hold the sender (or shutdown) for the
       // library's default 30 s; the sender retries with backoff.
       pool: { requestTimeout: 10_000, maxRetries: 0 },
@@ -205,7 +216,9 @@ export class InfluxPublisher implements Sink {
         if (isPermanentWriteError(err)) {
           // A point the server refuses would block everything behind it forever. A partial write says how many
           // points it dropped (the others were written); otherwise the whole request was refused.
-          this.stats.refused += droppedPoints(err) ?? batch.length;
+          const dropped = droppedPoints(err) ?? batch.length;
+          this.stats.refused += dropped;
+          this.stats.written += batch.length - dropped;
           this.log.error('InfluxDB refused points; skipped', { points: batch.length, retentionPolicy, err });
           continue;
         }
@@ -232,6 +245,8 @@ export class InfluxPublisher implements Sink {
       }
       case 'reliability':
         return reliabilityPoints(JSON.parse(item.payload) as ReliabilityReport).map((p) => [RETENTION_POLICIES.events, p]);
+      case 'feederState':
+        return [[RETENTION_POLICIES.events, feederStatePoint(JSON.parse(item.payload) as FeederState)]];
       default:
         return [];
     }
@@ -273,6 +288,24 @@ export class InfluxPublisher implements Sink {
       }
     }
   }
+}
+
+/**
+ * A feeder's energization whenever it changed (the gateway appends a feeder state only then): customers out
+ * summed over the feeders at any time is exact, even with outages overlapping.
+ */
+function feederStatePoint(state: FeederState): IPoint {
+  return {
+    measurement: 'feeder_state',
+    tags: { feeder: state.feederId },
+    fields: {
+      customersOut: state.customersOut,
+      energizedSections: state.energizedSections.length,
+      deenergizedSections: state.deenergizedSections.length,
+      openSwitches: Object.values(state.switches).filter((p) => p === 'open').length,
+    },
+    timestamp: new Date(state.ts),
+  };
 }
 
 /** The point of a domain event (null: the event type is not written). */

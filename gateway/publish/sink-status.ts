@@ -13,4 +13,6 @@ export interface SinkStatus {
   replayed: number;
   /** Items a bound (bytes or age) removed before this sink got them. */
   dropped: number;
+  /** InfluxDB only: points the server refused for good (HTTP 400) since the gateway started. */
+  refused?: number;
 }

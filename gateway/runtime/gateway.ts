@@ -253,6 +253,7 @@ export class Gateway {
         buffered: s?.buffered ?? 0,
         replayed: s?.replayed ?? 0,
         dropped: s === undefined ? 0 : s.dropped.bytes + s.dropped.age,
+        ...(sink instanceof InfluxPublisher ? { refused: sink.getStats().refused } : {}),
       };
     });
   }

@@ -116,6 +116,19 @@ t.test('fault -> outage on MQTT and in InfluxDB -> restoration clears the retain
   t.equal(restoredRows[0]?.durationMs, restored.durationMs);
   t.equal(restoredRows[0]?.state, 'restored');
 
+  // Feeder F1 over the run: all live, then the 8 customers behind F1-R1 out (C10201-03, C10301-03, C10401-02),
+  // then all live again; F2 never lost a customer.
+  const f1 = await influxQuery(influx.url, DB, `SELECT "customersOut", "deenergizedSections" FROM "feeder_state" WHERE "feeder" = 'F1' ORDER BY time`);
+  t.same(
+    [...new Set(f1.map((r) => r.customersOut))],
+    [0, 8],
+    'feeder_state: F1 went from 0 to 8 customers out (and back)',
+  );
+  t.equal(f1.at(-1)?.customersOut, 0, 'F1 fully restored at the end');
+  t.ok(f1.some((r) => r.customersOut === 8 && r.deenergizedSections === 3), 'F1-S2, F1-S3, F1-S4 dark while 8 were out');
+  const f2 = await influxQuery(influx.url, DB, `SELECT max("customersOut") FROM "feeder_state" WHERE "feeder" = 'F2'`);
+  t.equal(f2[0]?.max, 0, 'F2 never lost a customer');
+
   const telemetry = await influxQuery(influx.url, DB, `SELECT last("ua") FROM "feederwatch_telemetry"."meter" WHERE "customer" = 'C10101'`);
   t.ok(Number(telemetry[0]?.last) > 200, 'meter telemetry written (live meter near 220 V)');
   t.same(stack.gateway.status().activeOutages, []);

@@ -100,3 +100,32 @@ t.test('kept in the outbox while down, bounded, written when the server appears,
   t.same(byName.feederwatch_telemetry, { duration: '720h0m0s', default: false }, 'telemetry kept 30 days');
   t.same(byName.feederwatch_events, { duration: '8736h0m0s', default: true }, 'events kept 52 weeks, the default policy');
 });
+
+t.test('points the server refuses for good are skipped and counted, the rest of the batch is written', async (t) => {
+  const influx = await startInfluxd();
+  const db = new Database(':memory:');
+  const outbox = Outbox.onDatabase(db, { logger: silentLogger });
+  outbox.registerSink('influx');
+  const publisher = new InfluxPublisher({ host: '127.0.0.1', port: influx.port, protocol: 'http', database: 'refuse' }, { logger: silentLogger, devices: [], flushIntervalMs: 50 });
+  const sender = new OutboxSender(outbox, publisher, { clock: systemClock, logger: silentLogger, retryMs: 100, maxRetryMs: 200 });
+  t.teardown(async () => {
+    sender.stop();
+    await publisher.stop();
+    db.close();
+    await influx.stop();
+  });
+  await sender.start();
+  await eventually('InfluxDB found', async () => (publisher.reachable ? true : undefined), 10_000);
+  // Someone wrote `seq` of `outage` as a string first, in the same shard (same week): the gateway's integer
+  // `seq` now conflicts (HTTP 400, partial write).
+  const pre = await fetch(`${influx.url}/write?db=refuse&rp=feederwatch_events&precision=s`, { method: 'POST', body: `outage,event=restored,kind=unplanned,cause=switchOpened seq="text" ${Date.parse('2026-01-01T00:00:00Z') / 1000}` });
+  t.equal(pre.status, 204);
+  const availability = { id: 'buf:3', seq: 3, siteId: 'buf', ts: '2026-01-01T00:10:00.000Z', type: 'device.availability', deviceId: 'ftu-1', state: 'offline', previousState: 'online', lastGoodAt: null, consecutiveErrors: 3, error: 'TIMEOUT' } as const;
+  outbox.append([eventItem(restored(1, 'O-1')), eventItem(restored(2, 'O-2')), eventItem(availability)]);
+  sender.kick(true);
+  await eventually('batch acknowledged', async () => (outbox.stats().sinks.influx?.buffered === 0 ? true : undefined), 10_000);
+  t.same(publisher.getStats(), { written: 1, failedWrites: 1, refused: 2, reachable: true }, 'the two conflicting outage points refused (partial write), the third written');
+  t.equal(publisher.reachable, true, 'a refusal is not an outage of the server');
+  const rows = await influxQuery(influx.url, 'refuse', 'SELECT "seq" FROM "device_availability"');
+  t.same(rows.map((r) => r.seq), [3], 'the availability point of the same batch is written');
+});
