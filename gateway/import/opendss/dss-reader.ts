@@ -24,6 +24,8 @@ export function readDssScript(masterPath: string): DssScript {
   const files: string[] = [];
   const statements: DssStatement[] = [];
   let currentDir = dirname(masterPath);
+  /** The files being read, outermost first: a Redirect into one of them is a cycle (DSS has no conditionals). */
+  const reading: string[] = [];
 
   const readFile = (path: string, depth: number, from: { file: string; line: number } | undefined): void => {
     if (depth > MAX_DEPTH) throw new DssInputError(from?.file ?? path, from?.line ?? 0, `files redirect into each other more than ${MAX_DEPTH} deep (a Redirect cycle?)`);
@@ -36,6 +38,7 @@ export function readDssScript(masterPath: string): DssScript {
       throw new DssInputError(path, 0, why);
     }
     if (!files.includes(path)) files.push(path);
+    reading.push(path);
     for (const statement of lexDss(text, path, currentDir)) {
       const command = statement.params[0]!;
       const word = command.name === undefined ? command.value.toLowerCase() : '';
@@ -45,6 +48,10 @@ export function readDssScript(masterPath: string): DssScript {
         const name = unwrapFileName(target.value);
         const resolved = resolveCaseInsensitive(currentDir, name);
         if (resolved === undefined) throw new DssInputError(statement.file, statement.line, `${command.value} ${name}: file not found (looked in ${currentDir}, ignoring case)`);
+        if (reading.includes(resolved)) {
+          const chain = [...reading.slice(reading.indexOf(resolved)), resolved].map((f) => basename(f)).join(' -> ');
+          throw new DssInputError(statement.file, statement.line, `${command.value} ${name}: a Redirect cycle (${chain})`);
+        }
         const callerDir = currentDir;
         currentDir = dirname(resolved);
         readFile(resolved, depth + 1, { file: statement.file, line: statement.line });
@@ -54,6 +61,7 @@ export function readDssScript(masterPath: string): DssScript {
       statement.dir = currentDir;
       statements.push(statement);
     }
+    reading.pop();
   };
 
   readFile(masterPath, 0, undefined);
