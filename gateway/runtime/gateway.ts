@@ -187,7 +187,8 @@ export class Gateway {
     this.log.info('gateway started', {
       siteId: this.site.siteId,
       feeders: this.site.feeders.length,
-      devices: this.drivers.length,
+      devices: this.site.devices.length,
+      channels: this.drivers.length,
       sinks: this.sinks.map((p) => p.name).join(',') || 'none',
     });
   }
