@@ -30,6 +30,27 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/**
+ * A free loopback port BELOW the kernel's ephemeral range (32768-60999 on Linux), for services a test stops
+ * and starts again on the same port. A port from the ephemeral range can be taken while the service is down:
+ * by another test's `freePort()`, or by a client of the stopped service itself, whose reconnection attempts
+ * occasionally connect a socket to itself (TCP self-connect, same source and destination port). Ports
+ * below the range are only ever handed out here.
+ */
+export async function servicePort(): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const free = await new Promise<boolean>((resolve) => {
+      const server = createServer();
+      server.unref();
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+  throw new Error('no free port found in 20000-31999');
+}
+
 async function canConnect(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect({ host: '127.0.0.1', port });
@@ -49,6 +70,12 @@ async function waitFor(what: string, check: () => Promise<boolean>, child: Child
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`${what} not ready within ${timeoutMs} ms:\n${log()}`);
+}
+
+/** What answered on the port must be this process: one that failed to bind exits at once. */
+async function stillRunning(what: string, child: ChildProcess, log: () => string): Promise<void> {
+  await new Promise((r) => setTimeout(r, 300));
+  if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${what} exited after its restart (port taken?):\n${log()}`);
 }
 
 function spawnLogged(cmd: string, args: string[]): { child: ChildProcess; output: () => string } {
@@ -100,7 +127,7 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Resta
   const dir = await mkdtemp(join(tmpdir(), 'fw-mosquitto-'));
   // Started as root, mosquitto drops to the `mosquitto` user: it must be able to read what we give it.
   await chmod(dir, 0o755);
-  const port = await freePort();
+  const port = await servicePort();
   const conf = join(dir, 'mosquitto.conf');
   const lines = [`listener ${port} 127.0.0.1`, 'log_dest stderr', 'log_type error', 'log_type warning'];
   if (opts.persistent) lines.push('persistence true', `persistence_location ${dir}/`, 'max_queued_messages 0', 'max_inflight_messages 0');
@@ -130,6 +157,7 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Resta
     restart: async () => {
       ({ child, output } = spawnLogged(bin, ['-c', conf]));
       await waitFor('mosquitto', () => canConnect(port), child, output);
+      await stillRunning('mosquitto', child, output);
     },
     stop: async () => {
       await stopChild(child);
@@ -172,8 +200,8 @@ export async function makeTestPki(): Promise<TestPki> {
 
 export async function startInfluxd(opts: { port?: number } = {}): Promise<RestartableService> {
   const dir = await mkdtemp(join(tmpdir(), 'fw-influxd-'));
-  const port = opts.port ?? (await freePort());
-  const rpcPort = await freePort();
+  const port = opts.port ?? (await servicePort());
+  const rpcPort = await servicePort();
   const conf = join(dir, 'influxdb.conf');
   await writeFile(
     conf,
@@ -214,6 +242,7 @@ bind-address = "127.0.0.1:${rpcPort}"
     restart: async () => {
       ({ child, output } = spawnLogged('influxd', ['run', '-config', conf]));
       await waitFor('influxd', ping, child, output, 60_000);
+      await stillRunning('influxd', child, output);
     },
     stop: async () => {
       await stopChild(child);

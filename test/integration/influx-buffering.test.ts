@@ -13,7 +13,7 @@ import { OutboxSender } from '../../gateway/publish/outbox-sender.js';
 import { eventItem } from '../../gateway/runtime/state-store.js';
 import type { Outage, OutageRestoredEvent } from '../../gateway/engine/events.js';
 import { eventually, influxQuery } from '../helpers/demo-stack.js';
-import { freePort, startInfluxd } from '../helpers/services.js';
+import { servicePort, startInfluxd } from '../helpers/services.js';
 
 function restored(seq: number, id: string): OutageRestoredEvent {
   const outage: Outage = {
@@ -47,7 +47,8 @@ function restored(seq: number, id: string): OutageRestoredEvent {
 }
 
 t.test('kept in the outbox while down, bounded, written when the server appears, no overwrite within a millisecond', async (t) => {
-  const port = await freePort();
+  // Below the ephemeral range: nothing else takes it while the publisher probes it (see servicePort).
+  const port = await servicePort();
   const items = [1, 2, 3, 4, 5, 6, 7, 8].map((n) => eventItem(restored(n, `O-${n}`)));
   // Every item has the same size: a bound of five items' bytes keeps the five newest.
   const db = new Database(':memory:');

@@ -9,12 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import type { DomainEvent } from '../../gateway/engine/events.js';
-import { silentLogger } from '../../gateway/log.js';
+import { createLogger } from '../../gateway/log.js';
 import { Gateway } from '../../gateway/runtime/gateway.js';
 import { startBurstRig } from '../helpers/burst-harness.js';
 import { eventually } from '../helpers/demo-stack.js';
 import { MqttRecorder } from '../helpers/mqtt-recorder.js';
-import { freePort, startInfluxd, startMosquitto } from '../helpers/services.js';
+import { startInfluxd, startMosquitto } from '../helpers/services.js';
 
 const RATE = 100;
 const OUTAGE_MS = 60_000;
@@ -26,7 +26,7 @@ t.test('Mosquitto down 60 s at 100 events/s: every event exactly once (by seq), 
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const broker = await startMosquitto({ persistent: true });
   t.teardown(() => broker.stop());
-  const influx = await startInfluxd({ port: await freePort() });
+  const influx = await startInfluxd();
   t.teardown(() => influx.stop());
   const rig = await startBurstRig(dir, {
     switches: 20,
@@ -41,7 +41,9 @@ t.test('Mosquitto down 60 s at 100 events/s: every event exactly once (by seq), 
   const recorder = await MqttRecorder.connect(broker.url, 'feederwatch/v1/burst/events', { persistentClientId: `fw-consumer-${process.pid}`, validate: true });
   t.teardown(() => recorder.close());
 
-  const gateway = new Gateway(rig.site, { logger: silentLogger, version: 'test', drainOnStopMs: 20_000 });
+  // The gateway's log, kept to explain a failure.
+  const logLines: string[] = [];
+  const gateway = new Gateway(rig.site, { logger: createLogger({ level: 'debug', format: 'json', write: (line: string) => void logLines.push(line) }), version: 'test', drainOnStopMs: 20_000 });
   const emitted: DomainEvent[] = [];
   gateway.onEvents((events) => emitted.push(...events));
   await gateway.start();
@@ -70,7 +72,11 @@ t.test('Mosquitto down 60 s at 100 events/s: every event exactly once (by seq), 
       return seqs.size >= lastSeq ? seqs : undefined;
     },
     60_000,
-  );
+  ).catch((err: Error) => {
+    const seen = new Set(recorder.messages.map((m) => (JSON.parse(m.payload) as Received).seq));
+    const missing = Array.from({ length: lastSeq }, (_, i) => i + 1).filter((s) => !seen.has(s));
+    throw new Error(`${err.message}: ${missing.length} of ${lastSeq} missing (first ${missing.slice(0, 10).join(',')}); sinks ${JSON.stringify(gateway.sinkStatus())}; log tail:\n${logLines.slice(-40).join('\n')}`);
+  });
   const deliveredAllAt = Date.now();
   const received = recorder.messages.map((m) => JSON.parse(m.payload) as Received);
 

@@ -13,7 +13,7 @@ import { silentLogger } from '../../gateway/log.js';
 import { Gateway } from '../../gateway/runtime/gateway.js';
 import { startBurstRig } from '../helpers/burst-harness.js';
 import { eventually, influxQuery } from '../helpers/demo-stack.js';
-import { freePort, startInfluxd, startMosquitto } from '../helpers/services.js';
+import { startInfluxd, startMosquitto } from '../helpers/services.js';
 
 const RATE = 100;
 const OUTAGE_MS = 60_000;
@@ -23,7 +23,7 @@ t.test('InfluxDB down 60 s at 100 events/s: every event and every telemetry poin
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const broker = await startMosquitto();
   t.teardown(() => broker.stop());
-  const influx = await startInfluxd({ port: await freePort() });
+  const influx = await startInfluxd();
   t.teardown(() => influx.stop());
   const rig = await startBurstRig(dir, {
     switches: 20,

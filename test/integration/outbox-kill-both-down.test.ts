@@ -16,7 +16,7 @@ import { startBurstRig } from '../helpers/burst-harness.js';
 import { spawnCli } from '../helpers/cli.js';
 import { eventually, influxQuery } from '../helpers/demo-stack.js';
 import { MqttRecorder } from '../helpers/mqtt-recorder.js';
-import { freePort, startInfluxd, startMosquitto } from '../helpers/services.js';
+import { startInfluxd, startMosquitto } from '../helpers/services.js';
 
 const RATE = 100;
 const DOWN_MS = 15_000;
@@ -28,7 +28,7 @@ t.test('kill -9 while MQTT and InfluxDB are both down: after restarting everythi
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const broker = await startMosquitto({ persistent: true });
   t.teardown(() => broker.stop());
-  const influx = await startInfluxd({ port: await freePort() });
+  const influx = await startInfluxd();
   t.teardown(() => influx.stop());
   const stateDir = join(dir, 'state');
   const rig = await startBurstRig(dir, {
