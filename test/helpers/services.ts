@@ -130,7 +130,12 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Resta
   const port = await servicePort();
   const conf = join(dir, 'mosquitto.conf');
   const lines = [`listener ${port} 127.0.0.1`, 'log_dest stderr', 'log_type error', 'log_type warning'];
-  if (opts.persistent) lines.push('persistence true', `persistence_location ${dir}/`, 'max_queued_messages 0', 'max_inflight_messages 0');
+  if (opts.persistent) {
+    // Started as root, mosquitto drops to the `mosquitto` user, which must be able to write its database here:
+    // without it sessions silently do not survive the restart ("Error: Permission denied" in its log).
+    await chmod(dir, 0o777);
+    lines.push('persistence true', `persistence_location ${dir}/`, 'max_queued_messages 0', 'max_inflight_messages 0');
+  }
   else lines.push('persistence false');
   if (opts.user) {
     const passwordFile = join(dir, 'passwd');
@@ -153,7 +158,10 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Resta
     port,
     url: `${opts.tls ? 'mqtts' : 'mqtt'}://127.0.0.1:${port}`,
     output: () => output(),
-    halt: () => stopChild(child),
+    halt: async () => {
+      await stopChild(child);
+      if (opts.persistent && /Error/.test(output())) throw new Error(`mosquitto did not save its sessions:\n${output()}`);
+    },
     restart: async () => {
       ({ child, output } = spawnLogged(bin, ['-c', conf]));
       await waitFor('mosquitto', () => canConnect(port), child, output);
