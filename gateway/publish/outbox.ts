@@ -36,6 +36,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { systemClock, type Clock } from '../clock.js';
 import type { Logger } from '../log.js';
+import { openDurableDatabase } from '../sqlite-file.js';
 
 export const OUTBOX_FILE = 'feederwatch-outbox.db';
 /** Version of the outbox tables, kept in `outbox_meta` (not `user_version`, which belongs to the file's owner). */
@@ -510,13 +511,8 @@ export function itemBytes(item: OutboxInput): number {
 }
 
 function openOwnFile(file: string): Database.Database {
-  const db = new Database(file);
+  const db = openDurableDatabase(file);
   try {
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = NORMAL');
-    db.pragma('busy_timeout = 2000');
-    const check = db.pragma('quick_check', { simple: true });
-    if (check !== 'ok') throw new Error(`integrity check failed: ${String(check)}`);
     const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all() as string[];
     if (tables.length > 0 && !tables.includes('outbox_meta')) throw new OutboxSchemaError('not a feederwatch outbox file (tables without outbox_meta)');
     ensureSchema(db);

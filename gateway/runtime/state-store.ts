@@ -28,6 +28,7 @@ import type { DomainEvent } from '../engine/events.js';
 import type { Logger } from '../log.js';
 import type { Clock } from '../clock.js';
 import { Outbox, type OutboxInput } from '../publish/outbox.js';
+import { openDurableDatabase } from '../sqlite-file.js';
 
 export const STATE_FILE = 'feederwatch-state.db';
 /** Version of the table layout (SQLite `user_version`); another value is an incompatible file. */
@@ -182,13 +183,8 @@ export class StateStore {
   }
 
   private openChecked(): { db: Database.Database; outbox: Outbox } {
-    const db = new Database(this.file);
+    const db = openDurableDatabase(this.file);
     try {
-      db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = NORMAL');
-      db.pragma('busy_timeout = 2000');
-      const check = db.pragma('quick_check', { simple: true });
-      if (check !== 'ok') throw new Error(`integrity check failed: ${String(check)}`);
       const version = db.pragma('user_version', { simple: true });
       if (version === 0) {
         const tables = db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table'").get() as { n: number };

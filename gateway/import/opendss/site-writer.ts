@@ -4,33 +4,13 @@
  * config/sites/demo.yaml), the simulated FTUs, and the `simulator:` and `mqtt:` sections that let
  * `feederwatch simulate`, `run` and `demo` use it as it is.
  */
-import type { AreaClass, Point2d, SwitchKind, SwitchState } from '../../config/site-config.js';
+import type { Point2d, SectionConfig, SwitchConfig, TransformerConfig } from '../../config/site-config.js';
 import { FTU_TEMPLATE, type SimulatedFtu } from './simulated-devices.js';
 
-export interface ImportedSwitch {
-  id: string;
-  name?: string;
-  kind: SwitchKind;
-  from?: string;
-  to: string;
-  normal: SwitchState;
-  at?: Point2d;
-}
-
-export interface ImportedSection {
-  id: string;
-  name?: string;
-  at?: Point2d;
-}
-
-export interface ImportedTransformer {
-  id: string;
-  name?: string;
-  section: string;
-  areaClass: AreaClass;
-  customers: string[];
-  at?: Point2d;
-}
+/** The importer writes the site model's own shapes. */
+export type ImportedSwitch = SwitchConfig;
+export type ImportedSection = SectionConfig;
+export type ImportedTransformer = TransformerConfig;
 
 export interface ImportedSite {
   siteId: string;
